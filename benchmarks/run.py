@@ -1,0 +1,26 @@
+"""``make bench``: run every ``bench_*.py`` module beside this file and print one table."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from harness import Row, format_table  # noqa: E402 - needs the path above
+
+
+def main() -> int:
+    rows: list[Row] = []
+    for path in sorted(HERE.glob("bench_*.py")):
+        module = importlib.import_module(path.stem)
+        print(f"running {path.stem} ...", file=sys.stderr, flush=True)
+        rows.extend(module.rows())
+    print(format_table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

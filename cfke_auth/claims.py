@@ -1,0 +1,150 @@
+"""Decoding a service-account JWT into :class:`TokenClaims`, without verifying it.
+
+The receiving cloud verifies the signature against the cluster issuer's JWKS; the client only needs the claims to
+schedule re-reads and to explain failures. Decoding uses the standard library alone, so ``import cfke_auth`` stays
+cheap (see :mod:`cfke_auth.verify` for an explicit signature check).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime, timezone
+from typing import Any, NamedTuple
+
+from .errors import TokenClaimsError, TokenFormatError
+
+__all__ = ["TokenClaims", "decode_claims"]
+
+_CLUSTERS_PATH = "/v1/clusters/"
+
+
+def _utc(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+
+class TokenClaims(NamedTuple):
+    """The claims of a Kubernetes service-account token that cfke-auth and its users act on.
+
+    Times are timezone-aware UTC datetimes. ``warn_after`` is present only on the default (extended) token, and is
+    its real freshness limit; ``lifetime_end`` picks it over ``expires_at`` for that reason.
+    """
+
+    issuer: str
+    subject: str
+    audiences: tuple[str, ...]
+    issued_at: datetime | None
+    not_before: datetime | None
+    expires_at: datetime
+    warn_after: datetime | None
+    namespace: str | None
+    pod_name: str | None
+    pod_uid: str | None
+    service_account: str | None
+    service_account_uid: str | None
+    cluster_id: str | None
+
+    @property
+    def lifetime_end(self) -> datetime:
+        """When the token stops being fresh: ``warn_after`` when the token has one, else ``expires_at``."""
+        return self.warn_after or self.expires_at
+
+    @property
+    def is_extended(self) -> bool:
+        """True for the kubelet's default token: valid for a year, but stale after ``warn_after``."""
+        return self.warn_after is not None
+
+
+def _b64_json(segment: str, what: str, path: str) -> dict[str, Any]:
+    try:
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        value = json.loads(raw)
+    except (binascii.Error, ValueError):
+        raise TokenFormatError(f"token file {path}: the JWT {what} is not base64url-encoded JSON", path=path) from None
+    if not isinstance(value, dict):
+        raise TokenFormatError(f"token file {path}: the JWT {what} is not a JSON object", path=path)
+    return value
+
+
+def _time_claim(payload: dict[str, Any], name: str, path: str, *, required: bool) -> datetime | None:
+    value = payload.get(name)
+    if value is None:
+        if required:
+            raise TokenClaimsError(f"token file {path}: the JWT has no {name!r} claim", path=path)
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TokenClaimsError(f"token file {path}: claim {name!r} is not a number of seconds", path=path)
+    try:
+        return _utc(value)
+    except (OverflowError, OSError, ValueError):
+        raise TokenClaimsError(f"token file {path}: claim {name!r} is out of range", path=path) from None
+
+
+def _str_claim(payload: dict[str, Any], name: str, path: str) -> str:
+    value = payload.get(name)
+    if not isinstance(value, str) or not value:
+        raise TokenClaimsError(f"token file {path}: the JWT has no {name!r} claim (or it is not a string)", path=path)
+    return value
+
+
+def _audiences(payload: dict[str, Any], path: str) -> tuple[str, ...]:
+    aud = payload.get("aud", ())
+    if isinstance(aud, str):
+        return (aud,)
+    if isinstance(aud, list) and all(isinstance(a, str) for a in aud):
+        return tuple(aud)
+    raise TokenClaimsError(f"token file {path}: claim 'aud' is neither a string nor a list of strings", path=path)
+
+
+def _nested_str(obj: Any, *keys: str) -> str | None:
+    for key in keys:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj if isinstance(obj, str) else None
+
+
+def _cluster_id(issuer: str) -> str | None:
+    """``CLUSTER`` from an issuer shaped like CFKE's, ``https://api.cloudfleet.ai/v1/clusters/CLUSTER``."""
+    scheme, _, rest = issuer.partition("://")
+    _, slash, path = rest.partition("/")
+    prefix, _, cluster = f"{slash}{path}".rstrip("/").rpartition(_CLUSTERS_PATH)
+    if scheme in ("http", "https") and prefix == "" and cluster and "/" not in cluster:
+        return cluster
+    return None
+
+
+def decode_claims(token: str, path: str = "<token>") -> TokenClaims:
+    """Parse ``token``'s header and payload and return its claims; ``path`` only labels error messages.
+
+    Raises :class:`TokenFormatError` when it is not a JWT and :class:`TokenClaimsError` when a required claim is
+    missing or malformed. The signature is not checked.
+    """
+    parts = token.split(".")
+    if len(parts) != 3 or not all(parts[:2]):
+        raise TokenFormatError(
+            f"token file {path}: content is not a JWT (expected three dot-separated parts)", path=path
+        )
+    _b64_json(parts[0], "header", path)
+    payload = _b64_json(parts[1], "payload", path)
+    issuer = _str_claim(payload, "iss", path)
+    expires_at = _time_claim(payload, "exp", path, required=True)
+    assert expires_at is not None  # required=True guarantees it
+    k8s = payload.get("kubernetes.io")
+    warn_after = _time_claim(k8s, "warnafter", path, required=False) if isinstance(k8s, dict) else None
+    return TokenClaims(
+        issuer=issuer,
+        subject=_str_claim(payload, "sub", path),
+        audiences=_audiences(payload, path),
+        issued_at=_time_claim(payload, "iat", path, required=False),
+        not_before=_time_claim(payload, "nbf", path, required=False),
+        expires_at=expires_at,
+        warn_after=warn_after,
+        namespace=_nested_str(k8s, "namespace"),
+        pod_name=_nested_str(k8s, "pod", "name"),
+        pod_uid=_nested_str(k8s, "pod", "uid"),
+        service_account=_nested_str(k8s, "serviceaccount", "name"),
+        service_account_uid=_nested_str(k8s, "serviceaccount", "uid"),
+        cluster_id=_cluster_id(issuer),
+    )

@@ -1,0 +1,7 @@
+"""``python -m cfke_auth.demo``."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

@@ -1,0 +1,93 @@
+"""The one HTTP stack: shared httpx clients with timeouts, and the rule about where a token may be sent.
+
+A process keeps one sync :class:`httpx.Client` and one :class:`httpx.AsyncClient` per event loop, created on first
+use (so ``import cfke_auth`` does not import httpx) and re-created in a forked child, which must not share the
+parent's connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import threading
+import weakref
+from urllib.parse import urlsplit
+
+import httpx
+
+from . import _fork
+
+__all__ = ["TIMEOUT", "async_client", "check_endpoint", "sync_client"]
+
+#: Connect fast or fail fast: a slow token endpoint should surface as a retryable error, not a hung caller.
+TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+_USER_AGENT = "cfke-auth/0.1"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_endpoint(url: str, *, what: str) -> str:
+    """Return ``url`` (without a trailing slash) if a token may be sent there: ``https://``, or ``http://`` to a
+    loopback host (tests, local emulators). Raises ``ValueError`` naming ``what`` otherwise."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return url.rstrip("/")
+    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+        return url.rstrip("/")
+    raise ValueError(
+        f"{what} {url!r} is not an https:// URL (plain http:// is allowed only for loopback hosts, "
+        "so the token is never sent in clear)"
+    )
+
+
+class _Clients:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sync: httpx.Client | None = None
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+            weakref.WeakKeyDictionary()
+        )
+        _fork.register(self)
+
+    def sync(self) -> httpx.Client:
+        client = self._sync
+        if client is None:
+            with self._lock:
+                if self._sync is None:
+                    self._sync = httpx.Client(timeout=TIMEOUT, headers={"User-Agent": _USER_AGENT})
+                client = self._sync
+        return client
+
+    def for_loop(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        client = self._async.get(loop)
+        if client is None:
+            client = httpx.AsyncClient(timeout=TIMEOUT, headers={"User-Agent": _USER_AGENT})
+            self._async[loop] = client
+        return client
+
+    def _after_fork(self) -> None:
+        # The parent's pools hold sockets the parent still uses: drop them unclosed rather than close them here.
+        self._lock = threading.Lock()
+        self._sync = None
+        self._async = weakref.WeakKeyDictionary()
+
+
+_clients = _Clients()
+
+
+def sync_client() -> httpx.Client:
+    """The process's shared sync client."""
+    return _clients.sync()
+
+
+def async_client() -> httpx.AsyncClient:
+    """The shared async client of the running event loop."""
+    return _clients.for_loop()

@@ -1,0 +1,48 @@
+"""pytest plugin (entry point ``pytest11``): a loopback issuer and a kubelet-style token file per test.
+
+``cfke_token_file`` points ``CFKE_TOKEN_FILE``, ``AWS_WEB_IDENTITY_TOKEN_FILE`` and ``AZURE_FEDERATED_TOKEN_FILE``
+at the file, so code under test finds it the way it would in a pod. Tune the token with the marker::
+
+    @pytest.mark.cfke_token(namespace="shop", service_account="api", audience="sts.amazonaws.com")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from .issuer import OidcIssuer
+from .token_file import TokenFile
+
+TOKEN_FILE_VARIABLES = ("CFKE_TOKEN_FILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AZURE_FEDERATED_TOKEN_FILE")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "cfke_token(**knobs): keyword arguments for OidcIssuer.issue() used by the cfke_token_file fixture",
+    )
+
+
+@pytest.fixture(scope="session")
+def cfke_issuer() -> Iterator[OidcIssuer]:
+    """A running loopback OIDC issuer, shared by the session."""
+    with OidcIssuer() as issuer:
+        yield issuer
+
+
+@pytest.fixture
+def cfke_token_file(
+    cfke_issuer: OidcIssuer,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> TokenFile:
+    """A fresh token file with a token from ``cfke_issuer``; ``rotate()`` swaps in a new one."""
+    marker = request.node.get_closest_marker("cfke_token")
+    token_file = TokenFile(tmp_path_factory.mktemp("serviceaccount"), cfke_issuer, **(marker.kwargs if marker else {}))
+    token_file.rotate()
+    for name in TOKEN_FILE_VARIABLES:
+        monkeypatch.setenv(name, token_file.path)
+    return token_file
