@@ -58,7 +58,7 @@ class TokenClaims(NamedTuple):
 
 def _b64_json(segment: str, what: str, path: str) -> dict[str, Any]:
     try:
-        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        raw = base64.b64decode(segment + "=" * (-len(segment) % 4), altchars=b"-_", validate=True)
         value = json.loads(raw)
     except (binascii.Error, ValueError):
         raise TokenFormatError(f"token file {path}: the JWT {what} is not base64url-encoded JSON", path=path) from None
@@ -89,7 +89,7 @@ def _str_claim(payload: dict[str, Any], name: str, path: str) -> str:
 
 
 def _audiences(payload: dict[str, Any], path: str) -> tuple[str, ...]:
-    aud = payload.get("aud", ())
+    aud = payload.get("aud", [])
     if isinstance(aud, str):
         return (aud,)
     if isinstance(aud, list) and all(isinstance(a, str) for a in aud):
