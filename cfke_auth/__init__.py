@@ -8,7 +8,7 @@ a credential is first built.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .claims import TokenClaims
 from .engine import Issued, RefreshingCredential
@@ -25,6 +25,7 @@ from .errors import (
     TokenIsDirectoryError,
     TokenPermissionError,
     TokenTooLargeError,
+    TokenVerificationError,
 )
 from .source import DEFAULT_TOKEN_PATH, TokenSource
 
@@ -48,12 +49,19 @@ __all__ = [
     "TokenPermissionError",
     "TokenSource",
     "TokenTooLargeError",
+    "TokenVerificationError",
     "__version__",
+    "verify_token",
 ]
 
 # Provider entry points (name -> module), imported on first use so that ``import cfke_auth`` pulls in neither
 # httpx nor any SDK. Each name is also imported under TYPE_CHECKING below, so type checkers see its signature.
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {
+    "verify_token": "cfke_auth.verify",
+}
+
+if TYPE_CHECKING:
+    from .verify import verify_token
 
 
 def __getattr__(name: str) -> Any:
@@ -66,4 +74,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*__all__, *_LAZY])
+    return sorted(__all__)

@@ -20,6 +20,7 @@ __all__ = [
     "TokenIsDirectoryError",
     "TokenPermissionError",
     "TokenTooLargeError",
+    "TokenVerificationError",
 ]
 
 
@@ -72,6 +73,10 @@ class TokenClaimsError(TokenError):
 
 class TokenExpiredError(TokenError):
     """The token's ``exp`` has passed: the kubelet stopped rotating the file."""
+
+
+class TokenVerificationError(TokenError):
+    """The token does not verify against its issuer's published keys (explicit :func:`cfke_auth.verify_token`)."""
 
 
 class ExchangeError(CfkeAuthError):

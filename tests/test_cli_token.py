@@ -49,3 +49,11 @@ def test_missing_file_exits_1_with_the_message(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.cfke_token(audience="sts.amazonaws.com")
+def test_verify_flag(cfke_token_file: TokenFile, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["token", "--verify", "--audience", "sts.amazonaws.com"]) == 0
+    assert "signature verified" in capsys.readouterr().out
+    assert main(["token", "--verify", "--audience", "other", "--json"]) == 1
+    assert "InvalidAudience" in capsys.readouterr().err

@@ -19,7 +19,7 @@ def test_hierarchy() -> None:
     token_errors = [
         getattr(cfke_auth, name) for name in cfke_auth.__all__ if name.startswith("Token") and name.endswith("Error")
     ]
-    assert len(token_errors) == 10
+    assert len(token_errors) == 11
     assert all(issubclass(cls, TokenError) and issubclass(cls, CfkeAuthError) for cls in token_errors)
     assert issubclass(ExchangeError, CfkeAuthError)
 

@@ -17,6 +17,12 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("--path", help="token file (default: $CFKE_TOKEN_FILE, then the projected path)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="also check the signature against the issuer's published keys (fetches its discovery document)",
+    )
+    parser.add_argument("--audience", help="with --verify: require this audience")
     parser.set_defaults(func=run)
 
 
@@ -38,8 +44,16 @@ def run(args: argparse.Namespace) -> int:
     source = TokenSource(args.path)
     claims = source.claims()
     now = datetime.now(timezone.utc)
+    verified = None
+    if args.verify:
+        from ..verify import verify_token
+
+        verify_token(source.token(), audience=args.audience, path=source.path)
+        verified = f"signature verified against {claims.issuer}'s published keys"
+        if args.audience:
+            verified += f", audience {args.audience!r} present"
     if args.json:
-        print_json(_report(claims, source.path, now))
+        print_json({**_report(claims, source.path, now), "verified": verified is not None})
         return 0
     rows = [
         ("path", source.path),
@@ -61,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
             else "projected token (custom audience and lifetime)",
         ),
     ]
+    if verified:
+        rows.append(("verified", verified))
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
