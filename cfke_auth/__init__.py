@@ -51,16 +51,19 @@ __all__ = [
     "TokenTooLargeError",
     "TokenVerificationError",
     "__version__",
+    "get_token_exchange_auth",
     "verify_token",
 ]
 
 # Provider entry points (name -> module), imported on first use so that ``import cfke_auth`` pulls in neither
 # httpx nor any SDK. Each name is also imported under TYPE_CHECKING below, so type checkers see its signature.
 _LAZY: dict[str, str] = {
+    "get_token_exchange_auth": "cfke_auth.rfc8693",
     "verify_token": "cfke_auth.verify",
 }
 
 if TYPE_CHECKING:
+    from .rfc8693 import get_token_exchange_auth
     from .verify import verify_token
 
 

@@ -1,0 +1,142 @@
+"""Generic RFC 8693 token exchange as an httpx.Auth, against a loopback token endpoint and resource server."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import time_machine
+from conftest import assert_no_secrets, run_threads
+
+from cfke_auth import ExchangeError, TokenSource, get_token_exchange_auth
+from cfke_auth.testing import TokenExchangeServer, TokenFile
+
+
+@pytest.fixture
+def endpoint(cfke_token_file: TokenFile) -> Iterator[TokenExchangeServer]:
+    with TokenExchangeServer(lambda: cfke_token_file.token) as server:
+        yield server
+
+
+def test_bearer_reaches_the_service(endpoint: TokenExchangeServer, cfke_token_file: TokenFile) -> None:
+    auth = get_token_exchange_auth(
+        f"{endpoint.url}/token", audience="vault", scopes=["read", "write"], resource="https://svc"
+    )
+    with httpx.Client(auth=auth) as client:
+        assert client.get(f"{endpoint.url}/api").json() == {"ok": True}
+        assert client.get(f"{endpoint.url}/api").status_code == 200
+    [exchange] = endpoint.calls("POST", "/token")
+    form = exchange.form()
+    assert form == {
+        "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+        "subject_token": cfke_token_file.token,
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+        "requested_token_type": "urn:ietf:params:oauth:token-type:access_token",
+        "audience": "vault",
+        "scope": "read write",
+        "resource": "https://svc",
+    }
+
+
+async def test_async_client(endpoint: TokenExchangeServer) -> None:
+    auth = get_token_exchange_auth(f"{endpoint.url}/token", audience="async")
+    async with httpx.AsyncClient(auth=auth) as client:
+        assert (await client.get(f"{endpoint.url}/api")).status_code == 200
+    assert await auth.atoken() == endpoint.issued[-1]
+
+
+def test_client_authentication(cfke_token_file: TokenFile) -> None:
+    secret = "s3cr3t:with&odd=chars"
+    with TokenExchangeServer(lambda: cfke_token_file.token, clients={"app one": secret}) as server:
+        auth = get_token_exchange_auth(f"{server.url}/token", client_id="app one", client_secret=secret)
+        assert auth.token() == server.issued[-1]
+        header = server.requests[0].headers["authorization"]
+        assert header == "Basic " + base64.b64encode(b"app+one:s3cr3t%3Awith%26odd%3Dchars").decode()
+        wrong = get_token_exchange_auth(f"{server.url}/token", client_id="app one", client_secret="nope")
+        with pytest.raises(ExchangeError) as info:
+            wrong.token()
+        assert info.value.code == "invalid_client"
+        assert_no_secrets([secret, "nope" * 3], repr(auth), repr(wrong), str(info.value))
+
+
+def test_a_401_gets_one_retry_with_a_fresh_token(endpoint: TokenExchangeServer) -> None:
+    auth = get_token_exchange_auth(f"{endpoint.url}/token", audience="retry")
+    with httpx.Client(auth=auth) as client:
+        client.get(f"{endpoint.url}/api")
+        endpoint.issued.append("revoked-elsewhere")  # the service no longer accepts the held token
+        assert client.get(f"{endpoint.url}/api").status_code == 200
+    assert len(endpoint.calls("POST", "/token")) == 2
+
+
+def test_stampede_and_refresh(endpoint: TokenExchangeServer, cfke_token_file: TokenFile) -> None:
+    auth = get_token_exchange_auth(f"{endpoint.url}/token", audience="stampede")
+    with time_machine.travel(0, tick=False) as clock:
+        clock.move_to(TokenSource(cfke_token_file.path).claims().issued_at)
+        results = run_threads(64, auth.token)
+        assert len(endpoint.calls("POST", "/token")) == 1
+        assert set(results) == {endpoint.issued[0]}
+        clock.shift(3600 * 0.81)
+        assert auth.token() == endpoint.issued[1]
+        assert len(endpoint.calls("POST", "/token")) == 2
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "retryable", "hint"),
+    [
+        ("invalid_grant", 400, False, "trusts the cluster issuer"),
+        ("invalid_target", 400, False, "audience or resource"),
+        ("unsupported_grant_type", 400, False, "RFC 8693"),
+        ("temporarily_unavailable", 503, True, None),
+    ],
+)
+def test_error_codes(endpoint: TokenExchangeServer, code: str, status: int, retryable: bool, hint: str | None) -> None:
+    endpoint.fail_with(code, f"{code} happened", status)
+    auth = get_token_exchange_auth(f"{endpoint.url}/token", audience=f"err-{code}")
+    with pytest.raises(ExchangeError) as info:
+        auth.token()
+    error = info.value
+    assert (error.code, error.status, error.retryable) == (code, status, retryable)
+    assert (hint in (error.hint or "")) if hint else error.hint is None
+
+
+def test_expired_subject_is_reread(endpoint: TokenExchangeServer, cfke_token_file: TokenFile) -> None:
+    auth = get_token_exchange_auth(f"{endpoint.url}/token", audience="stale")
+    auth.token()
+    fresh = cfke_token_file.rotate()  # the token source still trusts its cached token for a few seconds
+    auth.credential.invalidate()
+    assert auth.token() == endpoint.issued[-1]
+    sent = [r.form()["subject_token"] for r in endpoint.calls("POST", "/token")]
+    assert sent[1:] == [sent[0], fresh]  # the stale one was refused as expired, re-read, and retried once
+
+
+def test_not_json_is_said_plainly(endpoint: TokenExchangeServer, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    auth = get_token_exchange_auth(f"{endpoint.url}/token", audience="outage")
+    with endpoint.outage(502), pytest.raises(ExchangeError) as info:
+        auth.token()
+    assert info.value.code == "http-502"
+    assert info.value.retryable
+    assert "text/plain" in str(info.value)
+
+
+def test_success_without_a_token_is_malformed(endpoint: TokenExchangeServer) -> None:
+    from cfke_auth.testing import Reply
+
+    endpoint.routes[("POST", "/token")] = lambda _: Reply.json({"token_type": "Bearer"})
+    with pytest.raises(ExchangeError, match="access_token") as info:
+        get_token_exchange_auth(f"{endpoint.url}/token", audience="malformed").token()
+    assert info.value.code == "malformed-response"
+
+
+def test_same_parameters_share_one_credential(endpoint: TokenExchangeServer) -> None:
+    url = f"{endpoint.url}/token"
+    assert get_token_exchange_auth(url, audience="a") is get_token_exchange_auth(url, audience="a")
+    assert get_token_exchange_auth(url, audience="a") is not get_token_exchange_auth(url, audience="b")
+
+
+def test_plain_http_elsewhere_is_refused() -> None:
+    with pytest.raises(ValueError, match="token_url"):
+        get_token_exchange_auth("http://sts.example.com/token")
