@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,10 +13,9 @@ from cfke_auth.testing import OidcIssuer, TokenFile
 
 
 @pytest.fixture(autouse=True)
-def _no_cloud_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _no_cloud_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("AWS_ROLE_ARN", "AZURE_CLIENT_ID"):
         monkeypatch.delenv(name, raising=False)
-    yield
 
 
 def _report(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, tuple[str, str]]]:
