@@ -114,6 +114,6 @@ def iam_error(
             f"grant roles/iam.workloadIdentityUser on {service_account} to {member}: `gcloud iam service-accounts "
             f"add-iam-policy-binding {service_account} --role=roles/iam.workloadIdentityUser --member='{member}'`"
         )
-    elif status == "NOT_FOUND":
+    elif response.status_code == 404:
         hint = f"service account {service_account} does not exist (check the email and its project)"
     return ExchangeError(message, provider=IAM, code=status, status=response.status_code, hint=hint)

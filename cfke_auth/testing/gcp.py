@@ -21,7 +21,7 @@ from typing import Any
 
 import jwt
 
-from ..gcp.exchange import ACCESS_TOKEN_TYPE, IAM_SCOPE, JWT_TOKEN_TYPE, TOKEN_EXCHANGE
+from ..gcp.exchange import ACCESS_TOKEN_TYPE, CLOUD_PLATFORM_SCOPE, IAM_SCOPE, JWT_TOKEN_TYPE, TOKEN_EXCHANGE
 from ..gcp.names import WorkloadProvider
 from .issuer import OidcIssuer
 from .server import LoopbackServer, RecordedRequest, Reply
@@ -213,7 +213,7 @@ class GoogleFake:
         assert found is not None
         email = found.group(1)
         caller = self._bearer(request)
-        if caller is None or IAM_SCOPE not in caller.scopes:
+        if caller is None or not {IAM_SCOPE, CLOUD_PLATFORM_SCOPE} & set(caller.scopes):
             return _api_error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
         try:
             body = request.json()
@@ -230,9 +230,9 @@ class GoogleFake:
                 "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist).",
             )
         token = f"ya29.c.fake-sa-{uuid.uuid4().hex}"
-        expires_at = time.time() + int(seconds.group(1))
+        expires_at = int(time.time()) + int(seconds.group(1))  # whole seconds, as Google writes expireTime
         self._remember(token, IssuedToken(caller.principal, scopes, expires_at, email))
-        expire_time = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(expires_at)) + f".{int(expires_at % 1 * 1e9):09d}Z"
+        expire_time = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires_at))
         return Reply.json({"accessToken": token, "expireTime": expire_time})
 
     # -- the stand-in API ---------------------------------------------------------------------------------------
