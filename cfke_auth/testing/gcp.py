@@ -26,10 +26,12 @@ from ..gcp.names import WorkloadProvider
 from .issuer import OidcIssuer
 from .server import LoopbackServer, RecordedRequest, Reply
 
-__all__ = ["MAX_SUBJECT_TOKEN_LIFETIME", "RESOURCE_PATH", "GoogleFake", "IssuedToken"]
+__all__ = ["DEFAULT_PROVIDER", "MAX_SUBJECT_TOKEN_LIFETIME", "RESOURCE_PATH", "GoogleFake", "IssuedToken"]
 
 #: A stand-in Google API: 200 with who the bearer is for tokens this fake issued, 401 otherwise.
 RESOURCE_PATH = "/v1/resource"
+#: The provider a fake serves unless told otherwise: project 123456789012, pool ``cfke``, provider ``cfke``.
+DEFAULT_PROVIDER = WorkloadProvider("123456789012", "cfke", "cfke")
 #: Subject tokens living longer than this (exp - iat) are refused, as Google STS documents.
 MAX_SUBJECT_TOKEN_LIFETIME = 48 * 3600
 _GENERATE = re.compile(r"/v1/projects/-/serviceAccounts/([^/:]+):generateAccessToken")
@@ -69,7 +71,7 @@ class GoogleFake:
 
     issuer: OidcIssuer
     token_path: str
-    provider: WorkloadProvider = field(default_factory=lambda: WorkloadProvider("123456789012", "cfke", "cfke"))
+    provider: WorkloadProvider = DEFAULT_PROVIDER
     allowed_audiences: tuple[str, ...] = ()
     bindings: dict[str, set[str]] = field(default_factory=dict)
     disabled: bool = False
