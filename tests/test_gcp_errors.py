@@ -146,7 +146,14 @@ def test_non_json_error_bodies_keep_the_status(cfke_token_file: TokenFile) -> No
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"access_token": "", "expires_in": 3600}, {"access_token": "t", "expires_in": "3600"}, ["not", "an object"]],
+    [
+        {},
+        {"access_token": "", "expires_in": 3600},
+        {"access_token": "t", "expires_in": "3600"},
+        {"access_token": "t", "expires_in": True},
+        {"access_token": "t", "expires_in": 0},
+        ["not", "an object"],
+    ],
 )
 def test_malformed_sts_answers_are_retryable(body: Any) -> None:
     with pytest.raises(cfke_auth.ExchangeError) as info:

@@ -91,6 +91,10 @@ def _malformed(provider: str, what: str) -> ExchangeError:
     return ExchangeError(f"unexpected answer: {what}", provider=provider, code="malformed-response", retryable=True)
 
 
+def _positive_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
 def parse_sts_response(response: httpx.Response, exchange: GcpExchange, token: str) -> Issued[AccessToken]:
     """The federated access token from an STS answer, or the :class:`ExchangeError` it amounts to."""
     if response.status_code != 200:
@@ -100,9 +104,9 @@ def parse_sts_response(response: httpx.Response, exchange: GcpExchange, token: s
         access_token, expires_in = body["access_token"], body["expires_in"]
     except (ValueError, KeyError, TypeError):
         raise _malformed(STS, "no access_token and expires_in in the JSON body") from None
-    if not isinstance(access_token, str) or not access_token or not isinstance(expires_in, int):
+    if not isinstance(access_token, str) or not access_token or not _positive_number(expires_in):
         raise _malformed(STS, "access_token or expires_in of the wrong type")
-    expires_at = time.time() + expires_in  # parsed right after receiving: now is when it was issued
+    expires_at = time.time() + float(expires_in)  # parsed right after receiving: now is when it was issued
     return Issued(AccessToken(access_token, expires_at), expires_at)
 
 

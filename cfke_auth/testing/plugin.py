@@ -62,7 +62,7 @@ def gcp_fake(
     """A running :class:`~cfke_auth.testing.gcp.GoogleFake` trusting ``cfke_issuer`` and reading ``cfke_token_file``,
     whose token gets the provider's audience unless the ``cfke_token`` marker sets one.
     ``get_gcp_credentials(**gcp_fake.credential_kwargs())`` talks to it."""
-    from .gcp import GoogleFake  # google-auth stays optional for users of the other fixtures
+    from .gcp import GoogleFake  # loaded on use: the other fixtures' users need none of the GCP modules
 
     fake = GoogleFake(cfke_issuer, cfke_token_file.path)
     marker = request.node.get_closest_marker("cfke_token")
