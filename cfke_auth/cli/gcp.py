@@ -22,7 +22,10 @@ PLACEHOLDER_ISSUER = "https://api.cloudfleet.ai/v1/clusters/CLUSTER_ID"
 
 def register(commands: Any) -> None:
     gcp: argparse.ArgumentParser = commands.add_parser(
-        "gcp", help="Google Cloud: credential configuration and IAM principal", description=__doc__
+        "gcp",
+        help="Google Cloud: credential configuration and IAM principal",
+        description="Google Cloud: the credential configuration file other processes load, and the IAM principal "
+        "of this pod with Terraform for the pool and provider.",
     )
     naming = argparse.ArgumentParser(add_help=False)
     naming.add_argument("--pool", required=True, help="workload identity pool ID or resource name")
