@@ -9,6 +9,7 @@ at the file, so code under test finds it the way it would in a pod. Tune the tok
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -46,3 +47,26 @@ def cfke_token_file(
     for name in TOKEN_FILE_VARIABLES:
         monkeypatch.setenv(name, token_file.path)
     return token_file
+
+
+# -- Google Cloud ---------------------------------------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    from .gcp import GoogleFake
+
+
+@pytest.fixture
+def gcp_fake(
+    cfke_issuer: OidcIssuer, cfke_token_file: TokenFile, request: pytest.FixtureRequest
+) -> Iterator[GoogleFake]:
+    """A running :class:`~cfke_auth.testing.gcp.GoogleFake` trusting ``cfke_issuer`` and reading ``cfke_token_file``,
+    whose token gets the provider's audience unless the ``cfke_token`` marker sets one.
+    ``get_gcp_credentials(**gcp_fake.credential_kwargs())`` talks to it."""
+    from .gcp import GoogleFake  # loaded on use: the other fixtures' users need none of the GCP modules
+
+    fake = GoogleFake(cfke_issuer, cfke_token_file.path)
+    marker = request.node.get_closest_marker("cfke_token")
+    if not (marker and "audience" in marker.kwargs):
+        cfke_token_file.rotate(audience=fake.provider.audience)
+    with fake:
+        yield fake

@@ -57,6 +57,13 @@ class Reply:
 Handler = Callable[[RecordedRequest], Reply]
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    #: socketserver's default backlog of 5 resets connections when dozens of clients connect at once, which is
+    #: exactly what stampede tests and benchmarks do.
+    request_queue_size = 128
+
+
 class LoopbackServer:
     """Serves ``routes`` (``{(method, path): handler}``) on ``127.0.0.1`` at a free port, in a daemon thread.
 
@@ -69,8 +76,7 @@ class LoopbackServer:
         self.requests: list[RecordedRequest] = []
         self._outage: Reply | None = None
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._httpd.daemon_threads = True
+        self._httpd = _Server(("127.0.0.1", 0), self._handler_class())
         self._thread: threading.Thread | None = None
 
     @property

@@ -1,0 +1,104 @@
+"""``cfke-auth gcp``: the credential configuration file and the IAM principal for Google Cloud."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from ..claims import TokenClaims
+from ..errors import TokenError
+from ..gcp.cred_config import cred_config
+from ..gcp.exchange import DEFAULT_IAM_URL, DEFAULT_STS_URL
+from ..gcp.names import WorkloadProvider, parse_provider
+from ..gcp.terraform import terraform
+from ..http import check_endpoint
+from ..source import TokenSource, resolve_token_path
+
+PLACEHOLDER_ISSUER = "https://api.cloudfleet.ai/v1/clusters/CLUSTER_ID"
+
+
+def register(commands: Any) -> None:
+    gcp: argparse.ArgumentParser = commands.add_parser(
+        "gcp",
+        help="Google Cloud: credential configuration and IAM principal",
+        description="Google Cloud: the credential configuration file other processes load, and the IAM principal "
+        "of this pod with Terraform for the pool and provider.",
+    )
+    naming = argparse.ArgumentParser(add_help=False)
+    naming.add_argument("--pool", required=True, help="workload identity pool ID or resource name")
+    naming.add_argument("--provider", required=True, help="provider ID, resource name or audience")
+    naming.add_argument("--project-number", help="the project NUMBER (not the ID), unless the names carry it")
+    naming.add_argument("--token-path", help="token file (default: $CFKE_TOKEN_FILE, then the projected path)")
+    sub = gcp.add_subparsers(title="subcommands", metavar="SUBCOMMAND", required=True)
+
+    config = sub.add_parser(
+        "cred-config",
+        parents=[naming],
+        help="write the external_account configuration for GOOGLE_APPLICATION_CREDENTIALS",
+        description="Write the external_account credential configuration google-auth, gcloud and the other "
+        "Google client libraries load, sourcing the token from the pod's token file.",
+    )
+    config.add_argument("--service-account", help="Google service account email to impersonate")
+    config.add_argument("--sts-endpoint-url", default=DEFAULT_STS_URL, help="STS base URL (default: Google's)")
+    config.add_argument("--iam-endpoint-url", default=DEFAULT_IAM_URL, help="IAM Credentials base URL")
+    config.add_argument("--output", "-o", help="file to write (default: stdout)")
+    config.set_defaults(func=run_cred_config)
+
+    principal = sub.add_parser(
+        "principal",
+        parents=[naming],
+        help="print the IAM member for this pod's identity, and Terraform for the pool and provider",
+        description="Print the principal:// member of a Kubernetes service account (from the pod's token unless "
+        "given), the namespace-wide principalSet:// member, and Terraform for the pool and provider.",
+    )
+    principal.add_argument("--namespace", help="Kubernetes namespace (default: the token's)")
+    principal.add_argument("--service-account", help="Kubernetes service account name (default: the token's)")
+    principal.set_defaults(func=run_principal)
+
+
+def _provider(args: argparse.Namespace) -> WorkloadProvider:
+    return parse_provider(args.pool, args.provider, args.project_number)
+
+
+def run_cred_config(args: argparse.Namespace) -> int:
+    provider = _provider(args)
+    config = cred_config(
+        provider,
+        os.path.abspath(resolve_token_path(args.token_path)),
+        service_account=args.service_account,
+        sts_url=check_endpoint(args.sts_endpoint_url, what="--sts-endpoint-url"),
+        iam_url=check_endpoint(args.iam_endpoint_url, what="--iam-endpoint-url"),
+    )
+    text = json.dumps(config, indent=2) + "\n"
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.write(text)
+        print(f"wrote {args.output}; point GOOGLE_APPLICATION_CREDENTIALS at it", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def run_principal(args: argparse.Namespace) -> int:
+    provider = _provider(args)
+    try:
+        claims: TokenClaims | None = TokenSource(args.token_path).claims()
+    except TokenError:
+        if not (args.namespace and args.service_account):
+            raise
+        claims = None  # everything needed was given; the issuer stays a placeholder
+    namespace = args.namespace or (claims and claims.namespace)
+    account = args.service_account or (claims and claims.service_account)
+    issuer = claims.issuer if claims else PLACEHOLDER_ISSUER
+    if not (namespace and account):
+        raise ValueError("the token names no namespace or service account: pass --namespace and --service-account")
+    member = provider.principal(f"system:serviceaccount:{namespace}:{account}")
+    print(f"member for {namespace}/{account}:\n  {member}")
+    print(f"member for every service account in namespace {namespace}:")
+    print(f"  {provider.principal_set('namespace', namespace)}")
+    print(f"\n# Terraform (issuer {issuer})\n")
+    print(terraform(provider, issuer, member), end="")
+    return 0

@@ -1,0 +1,37 @@
+"""The ``external_account`` credential configuration for the same identity, for other processes and languages.
+
+google-auth (``load_credentials_from_file``, ``GOOGLE_APPLICATION_CREDENTIALS``), the other Google client libraries
+and gcloud read this JSON and run the exchange themselves from the token file: the format ``gcloud iam
+workload-identity-pools create-cred-config`` writes, with a file-sourced, text-format subject token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .exchange import DEFAULT_IAM_URL, DEFAULT_STS_URL, JWT_TOKEN_TYPE, generate_access_token_url
+from .names import WorkloadProvider
+
+__all__ = ["cred_config"]
+
+
+def cred_config(
+    provider: WorkloadProvider,
+    token_path: str,
+    *,
+    service_account: str | None = None,
+    sts_url: str = DEFAULT_STS_URL,
+    iam_url: str = DEFAULT_IAM_URL,
+) -> dict[str, Any]:
+    """The configuration as a JSON-ready dict (no secret in it: it points at the token file)."""
+    config: dict[str, Any] = {
+        "universe_domain": "googleapis.com",
+        "type": "external_account",
+        "audience": provider.audience,
+        "subject_token_type": JWT_TOKEN_TYPE,
+        "token_url": f"{sts_url}/v1/token",
+        "credential_source": {"file": token_path, "format": {"type": "text"}},
+    }
+    if service_account:
+        config["service_account_impersonation_url"] = generate_access_token_url(iam_url, service_account)
+    return config

@@ -1,0 +1,302 @@
+"""get_gcp_credentials end to end: google-auth callers against the loopback Google STS and IAM Credentials."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+import time_machine
+from google.auth import credentials as ga_credentials
+from google.auth import exceptions as ga_exceptions
+from google.auth.transport.requests import AuthorizedSession, Request
+
+import cfke_auth
+from cfke_auth.gcp.credentials import GcpCredentials, GcpRefreshError
+from cfke_auth.gcp.exchange import ACCESS_TOKEN_TYPE, CLOUD_PLATFORM_SCOPE, IAM_SCOPE, JWT_TOKEN_TYPE, TOKEN_EXCHANGE
+from cfke_auth.testing import TokenFile
+from cfke_auth.testing.gcp import RESOURCE_PATH, GoogleFake
+
+SA = "reader@shop-prod.iam.gserviceaccount.com"
+STORAGE_SCOPE = "https://www.googleapis.com/auth/devstorage.read_only"
+MEMBER = (
+    "principal://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/cfke/"
+    "subject/system:serviceaccount:default:default"
+)
+
+
+def creds_for(fake: GoogleFake, **kwargs: Any) -> GcpCredentials:
+    return cfke_auth.get_gcp_credentials(**{**fake.credential_kwargs(), **kwargs})
+
+
+def travel(seconds: float, *, tick: bool = True) -> time_machine.travel:
+    return time_machine.travel(time.time() + seconds, tick=tick)
+
+
+def test_direct_access_exchanges_the_file_token_with_every_sts_field(
+    gcp_fake: GoogleFake, cfke_token_file: TokenFile
+) -> None:
+    creds = creds_for(gcp_fake)
+    assert creds.token is None
+    assert not creds.valid
+
+    creds.refresh(Request())
+
+    assert creds.valid
+    assert creds.token is not None
+    assert gcp_fake.issued[creds.token].principal == MEMBER
+    (call,) = gcp_fake.sts_calls()
+    assert call.form() == {
+        "grant_type": TOKEN_EXCHANGE,
+        "audience": gcp_fake.provider.audience,
+        "scope": CLOUD_PLATFORM_SCOPE,
+        "requested_token_type": ACCESS_TOKEN_TYPE,
+        "subject_token_type": JWT_TOKEN_TYPE,
+        "subject_token": cfke_token_file.token,
+    }
+    assert gcp_fake.generate_calls() == []
+
+
+def test_expiry_is_naive_utc_one_lifetime_ahead(gcp_fake: GoogleFake) -> None:
+    creds = creds_for(gcp_fake)
+    creds.refresh(Request())
+    assert creds.expiry is not None
+    assert creds.expiry.tzinfo is None
+    left = creds.expiry - datetime.now(timezone.utc).replace(tzinfo=None)
+    assert timedelta(minutes=59) < left <= timedelta(hours=1)
+
+
+def test_impersonation_sends_iam_scope_to_sts_and_user_scopes_to_iam(gcp_fake: GoogleFake) -> None:
+    gcp_fake.bind(SA, MEMBER)
+    creds = creds_for(gcp_fake, service_account=SA, scopes=[STORAGE_SCOPE])
+
+    creds.refresh(Request())
+
+    (sts,) = gcp_fake.sts_calls()
+    assert sts.form()["scope"] == IAM_SCOPE
+    (generate,) = gcp_fake.generate_calls()
+    assert generate.path == f"/v1/projects/-/serviceAccounts/{SA}:generateAccessToken"
+    assert generate.json() == {"scope": [STORAGE_SCOPE], "lifetime": "3600s"}
+    federated = generate.headers["authorization"].removeprefix("Bearer ")
+    assert gcp_fake.issued[federated].service_account is None
+    assert creds.token is not None
+    issued = gcp_fake.issued[creds.token]
+    assert (issued.service_account, issued.scopes) == (SA, (STORAGE_SCOPE,))
+    assert creds.service_account_email == SA
+
+
+def test_authorized_session_sends_the_issued_token(gcp_fake: GoogleFake) -> None:
+    gcp_fake.bind(SA, MEMBER)
+    creds = creds_for(gcp_fake, service_account=SA)
+    session = AuthorizedSession(creds)
+
+    answer = session.get(gcp_fake.url + RESOURCE_PATH)
+
+    assert answer.status_code == 200
+    assert answer.json()["service_account"] == SA
+    (seen,) = gcp_fake.server.calls("GET", RESOURCE_PATH)
+    assert seen.headers["authorization"] == f"Bearer {creds.token}"
+
+
+def test_quota_project_header_and_copies(gcp_fake: GoogleFake) -> None:
+    creds = creds_for(gcp_fake, quota_project_id="billing-project")
+    assert creds.quota_project_id == "billing-project"
+    answer = AuthorizedSession(creds).get(gcp_fake.url + RESOURCE_PATH)
+    assert answer.json()["quota_project"] == "billing-project"
+
+    other = creds.with_quota_project("other-billing")
+    headers: dict[str, str] = {}
+    other.before_request(Request(), "GET", gcp_fake.url, headers)
+    assert headers == {"authorization": f"Bearer {creds.token}", "x-goog-user-project": "other-billing"}
+    assert len(gcp_fake.sts_calls()) == 1  # the copy shares the refreshing credential
+
+
+def test_google_auth_interfaces(gcp_fake: GoogleFake) -> None:
+    creds = creds_for(gcp_fake)
+    assert isinstance(creds, ga_credentials.Scoped)
+    assert isinstance(creds, ga_credentials.CredentialsWithQuotaProject)
+    assert creds.universe_domain == "googleapis.com"
+    assert not creds.requires_scopes
+    assert creds.scopes == [CLOUD_PLATFORM_SCOPE]
+    assert creds.has_scopes([CLOUD_PLATFORM_SCOPE])
+    assert creds.get_cred_info() == {
+        "credential_source": "cfke-auth",
+        "credential_type": "external account credentials (cfke-auth)",
+    }
+    scoped = ga_credentials.with_scopes_if_required(creds, [STORAGE_SCOPE])
+    assert scoped is creds  # scopes not required: google-cloud libraries keep what they were given
+    narrowed = creds.with_scopes([], default_scopes=[STORAGE_SCOPE])
+    narrowed.refresh(Request())
+    assert narrowed.scopes == [STORAGE_SCOPE]
+    assert gcp_fake.sts_calls()[-1].form()["scope"] == STORAGE_SCOPE
+
+
+def test_same_parameters_share_one_refreshing_credential(gcp_fake: GoogleFake) -> None:
+    first, second = creds_for(gcp_fake), creds_for(gcp_fake)
+    first.refresh(Request())
+    second.refresh(Request())
+    assert first.token == second.token
+    assert len(gcp_fake.sts_calls()) == 1
+    creds_for(gcp_fake, scopes=STORAGE_SCOPE).refresh(Request())
+    assert len(gcp_fake.sts_calls()) == 2  # other scopes, other credential
+
+
+def test_token_path_argument_wins(gcp_fake: GoogleFake, cfke_token_file: TokenFile, tmp_path: Any) -> None:
+    other = TokenFile(tmp_path / "other", cfke_token_file.issuer, audience=gcp_fake.provider.audience)
+    other.rotate()
+    creds = creds_for(gcp_fake, token_path=other.path)
+    with pytest.raises(GcpRefreshError, match="not the current content"):
+        creds.refresh(Request())  # the fake expects the environment's file: proof the argument was read
+
+
+def test_serves_cached_token_until_the_refresh_point(gcp_fake: GoogleFake) -> None:
+    creds = creds_for(gcp_fake)
+    headers: dict[str, str] = {}
+    for _ in range(100):
+        creds.before_request(Request(), "GET", gcp_fake.url, headers)
+    assert len(gcp_fake.sts_calls()) == 1
+
+
+def test_time_travel_across_expiry_gets_a_new_token(gcp_fake: GoogleFake, cfke_token_file: TokenFile) -> None:
+    creds = creds_for(gcp_fake)
+    creds.refresh(Request())
+    old = creds.token
+    with travel(2 * 3600):
+        cfke_token_file.rotate()  # the kubelet kept rotating meanwhile
+        assert not creds.valid
+        answer = AuthorizedSession(creds).get(gcp_fake.url + RESOURCE_PATH)
+        assert answer.status_code == 200
+        assert creds.token != old
+        assert creds.valid
+    assert [c.form()["subject_token"] for c in gcp_fake.sts_calls()][-1] == cfke_token_file.token
+
+
+def test_rotation_is_picked_up_at_the_next_exchange(gcp_fake: GoogleFake, cfke_token_file: TokenFile) -> None:
+    creds = creds_for(gcp_fake)
+    creds.refresh(Request())
+    first_token = cfke_token_file.token
+    with travel(50 * 60):
+        cfke_token_file.rotate()
+        creds.refresh(Request())  # past the refresh point: a proactive exchange with the new file content
+    first, second = gcp_fake.sts_calls()
+    assert first.form()["subject_token"] == first_token
+    assert second.form()["subject_token"] == cfke_token_file.token != first_token
+
+
+def _hammer(call: Callable[[], object], threads: int = 64) -> list[BaseException]:
+    barrier = threading.Barrier(threads)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        barrier.wait()
+        try:
+            call()
+        except BaseException as exc:  # collected for the assertion
+            errors.append(exc)
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    return errors
+
+
+def test_64_threads_cold_make_one_sts_call(gcp_fake: GoogleFake) -> None:
+    creds = creds_for(gcp_fake)
+    errors = _hammer(lambda: creds.before_request(Request(), "GET", gcp_fake.url, {}))
+    assert errors == []
+    assert len(gcp_fake.sts_calls()) == 1
+
+
+def test_64_threads_at_the_refresh_point_make_one_sts_call(gcp_fake: GoogleFake) -> None:
+    creds = creds_for(gcp_fake)
+    creds.refresh(Request())
+    with travel(50 * 60):
+        errors = _hammer(lambda: creds.before_request(Request(), "GET", gcp_fake.url, {}))
+    assert errors == []
+    assert len(gcp_fake.sts_calls()) == 2
+
+
+def test_outage_while_valid_fails_no_request(gcp_fake: GoogleFake) -> None:
+    creds = creds_for(gcp_fake)
+    creds.refresh(Request())
+    token = creds.token
+    with gcp_fake.server.outage(503), travel(50 * 60, tick=False):  # the clock stands: no backoff elapses
+        errors = _hammer(lambda: creds.before_request(Request(), "GET", gcp_fake.url, {}))
+        for _ in range(50):
+            creds.before_request(Request(), "GET", gcp_fake.url, {})
+    assert errors == []
+    assert creds.token == token
+    assert len(gcp_fake.sts_calls()) == 2  # one failed refresh attempt, then backoff: not one per request
+
+
+def test_outage_with_nothing_valid_raises_a_retryable_refresh_error(gcp_fake: GoogleFake) -> None:
+    creds = creds_for(gcp_fake)
+    with gcp_fake.server.outage(503), pytest.raises(GcpRefreshError) as info:
+        creds.refresh(Request())
+    error = info.value
+    assert isinstance(error, ga_exceptions.RefreshError)
+    assert isinstance(error, cfke_auth.CfkeAuthError)
+    assert error.retryable
+    assert isinstance(error.__cause__, cfke_auth.ExchangeError)
+    assert error.__cause__.code == "http-503"
+
+
+def test_recovers_after_the_outage(gcp_fake: GoogleFake) -> None:
+    creds = creds_for(gcp_fake)
+    with gcp_fake.server.outage(503), pytest.raises(GcpRefreshError):
+        creds.refresh(Request())
+    with travel(5):  # past the first backoff
+        creds.refresh(Request())
+    assert creds.valid
+
+
+def test_no_secret_in_messages_reprs_or_logs(
+    gcp_fake: GoogleFake, cfke_token_file: TokenFile, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    gcp_fake.bind(SA, "principal://someone-else")
+    creds = creds_for(gcp_fake, service_account=SA)
+    with pytest.raises(GcpRefreshError) as info:
+        creds.refresh(Request())  # STS succeeds, IAM refuses: the federated token was in flight
+    federated = next(iter(gcp_fake.issued))
+    ok = creds_for(gcp_fake)
+    ok.refresh(Request())
+    texts = [str(info.value), repr(info.value), str(info.value.__cause__), repr(info.value.__cause__)]
+    texts += [repr(creds), repr(ok), repr(ok._engine), repr(ok._held), caplog.text]
+    secrets = [cfke_token_file.token, federated, ok.token]
+    for text in texts:
+        for secret in secrets:
+            assert secret
+            assert secret not in text
+
+
+async def test_the_same_flow_runs_on_asyncio(gcp_fake: GoogleFake) -> None:
+    creds = creds_for(gcp_fake)
+    value = await creds._engine.aget()
+    assert gcp_fake.issued[value.token].principal == MEMBER
+    creds.refresh(Request())
+    assert creds.token == value.token
+    assert len(gcp_fake.sts_calls()) == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"project_number": "shop-prod"}, "is a project ID"),
+        ({"scopes": []}, "scopes must be"),
+        ({"scopes": ["a b"]}, "scopes must be"),
+        ({"service_account": "reader"}, "not a service account email"),
+        ({"sts_endpoint_url": "http://sts.example.com"}, "sts_endpoint_url"),
+        ({"iam_endpoint_url": "ftp://127.0.0.1"}, "iam_endpoint_url"),
+    ],
+)
+def test_bad_arguments_fail_before_any_request(gcp_fake: GoogleFake, kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        creds_for(gcp_fake, **kwargs)
+    assert gcp_fake.server.requests == []

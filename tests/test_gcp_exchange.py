@@ -1,0 +1,47 @@
+"""The exchange flow is sans-IO: stepped by hand with canned answers, it asks for exactly the two requests."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+import httpx
+import pytest
+
+from cfke_auth.flow import SUBJECT_TOKEN
+from cfke_auth.gcp.exchange import IAM_SCOPE, GcpExchange, exchange_flow
+from cfke_auth.gcp.names import WorkloadProvider
+
+PROVIDER = WorkloadProvider("123456789012", "cfke", "cfke")
+SCOPES = ("https://www.googleapis.com/auth/devstorage.read_only",)
+SA = "reader@shop-prod.iam.gserviceaccount.com"
+
+
+def test_direct_access_is_one_sts_request() -> None:
+    flow = exchange_flow(GcpExchange(PROVIDER, SCOPES, sts_url="https://sts.example"))
+    assert next(flow) is SUBJECT_TOKEN
+    request = flow.send("pod.jwt.token")
+    assert isinstance(request, httpx.Request)
+    assert (request.method, str(request.url)) == ("POST", "https://sts.example/v1/token")
+    assert request.headers["content-type"] == "application/x-www-form-urlencoded"
+    with pytest.raises(StopIteration) as done:
+        flow.send(httpx.Response(200, json={"access_token": "fed", "expires_in": 3600}, request=request))
+    assert done.value.value.value.token == "fed"
+
+
+def test_impersonation_chains_iam_after_sts() -> None:
+    exchange = GcpExchange(PROVIDER, SCOPES, SA, iam_url="https://iam.example")
+    flow = exchange_flow(exchange)
+    next(flow)
+    sts = flow.send("pod.jwt.token")
+    assert isinstance(sts, httpx.Request)
+    assert parse_qs(sts.content.decode())["scope"] == [IAM_SCOPE]
+    iam = flow.send(httpx.Response(200, json={"access_token": "fed", "expires_in": 3600}, request=sts))
+    assert isinstance(iam, httpx.Request)
+    assert str(iam.url) == f"https://iam.example/v1/projects/-/serviceAccounts/{SA}:generateAccessToken"
+    assert iam.headers["authorization"] == "Bearer fed"
+    answer = {"accessToken": "sa-token", "expireTime": "2030-01-01T00:00:00Z"}
+    with pytest.raises(StopIteration) as done:
+        flow.send(httpx.Response(200, json=answer, request=iam))
+    issued = done.value.value
+    assert (issued.value.token, issued.expires_at) == ("sa-token", 1893456000.0)
+    assert "sa-token" not in repr(issued.value)
