@@ -68,15 +68,25 @@ def _verify_findings(token: str, path: str) -> Iterator[Finding]:
     yield Finding("ok", "signature", "verifies against the issuer's published keys")
 
 
-def _azure_findings(source: TokenSource) -> Iterator[Finding]:
-    if not os.environ.get("AZURE_CLIENT_ID"):
-        return
-    path = resolve_token_path(None, "AZURE_FEDERATED_TOKEN_FILE")
+def _cloud_token(check: str, setting: str, token_variable: str) -> tuple[str, TokenClaims] | Finding | None:
+    """The token file a cloud's SDK settings point at and its claims; a failing finding when it is unusable; None
+    when ``setting`` is not in the environment (the pod does not use that cloud)."""
+    if not os.environ.get(setting):
+        return None
+    path = resolve_token_path(None, token_variable)
     try:
-        claims = source.claims() if path == source.path else TokenSource(path).claims()
+        return path, TokenSource(path).claims()
     except CfkeAuthError as exc:
-        yield Finding("fail", "azure", f"AZURE_CLIENT_ID is set but its token is unusable: {exc}")
+        return Finding("fail", check, f"{setting} is set but its token is unusable: {exc}")
+
+
+def _azure_findings() -> Iterator[Finding]:
+    found = _cloud_token("azure", "AZURE_CLIENT_ID", "AZURE_FEDERATED_TOKEN_FILE")
+    if isinstance(found, Finding):
+        yield found
+    if not isinstance(found, tuple):
         return
+    path, claims = found
     issued = claims.issued_at.timestamp() if claims.issued_at else time.time()
     problems = []
     if AZURE_AUDIENCE not in claims.audiences:
@@ -95,20 +105,17 @@ def _azure_findings(source: TokenSource) -> Iterator[Finding]:
         yield Finding("ok", "azure", f"token {path} is a projected token for {AZURE_AUDIENCE}")
 
 
-def _aws_findings(source: TokenSource) -> Iterator[Finding]:
-    role = os.environ.get("AWS_ROLE_ARN")
-    if not role:
+def _aws_findings() -> Iterator[Finding]:
+    found = _cloud_token("aws", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE")
+    if isinstance(found, Finding):
+        yield found
+    if not isinstance(found, tuple):
         return
-    path = resolve_token_path(None, "AWS_WEB_IDENTITY_TOKEN_FILE")
-    try:
-        claims = source.claims() if path == source.path else TokenSource(path).claims()
-    except CfkeAuthError as exc:
-        yield Finding("fail", "aws", f"AWS_ROLE_ARN is set but its token is unusable: {exc}")
-        return
+    _, claims = found
     yield Finding(
         "ok",
         "aws",
-        f"role {role}; the IAM OIDC provider for {claims.issuer} must list the audience "
+        f"role {os.environ['AWS_ROLE_ARN']}; the IAM OIDC provider for {claims.issuer} must list the audience "
         f"{', '.join(claims.audiences)} and the role's trust policy the subject {claims.subject}",
     )
 
@@ -123,8 +130,8 @@ def findings(path: str | None, *, offline: bool) -> list[Finding]:
     report = list(_token_findings(claims, source.path))
     if not offline:
         report += _verify_findings(source.token(), source.path)
-    report += _aws_findings(source)
-    report += _azure_findings(source)
+    report += _aws_findings()
+    report += _azure_findings()
     return report
 
 
