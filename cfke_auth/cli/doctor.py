@@ -84,7 +84,8 @@ def _azure_findings() -> Iterator[Finding]:
     found = _cloud_token("azure", "AZURE_CLIENT_ID", "AZURE_FEDERATED_TOKEN_FILE")
     if isinstance(found, Finding):
         yield found
-    if not isinstance(found, tuple):
+        return
+    if found is None:
         return
     path, claims = found
     issued = claims.issued_at.timestamp() if claims.issued_at else time.time()
@@ -109,7 +110,8 @@ def _aws_findings() -> Iterator[Finding]:
     found = _cloud_token("aws", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE")
     if isinstance(found, Finding):
         yield found
-    if not isinstance(found, tuple):
+        return
+    if found is None:
         return
     _, claims = found
     yield Finding(
