@@ -97,3 +97,17 @@ def test_human_output(cfke_token_file: TokenFile, capsys: pytest.CaptureFixture[
     out = capsys.readouterr().out
     assert "[  ok] token" in out
     assert cfke_token_file.token not in out
+
+
+def test_cloud_token_file_missing(
+    cfke_token_file: TokenFile, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AZURE_CLIENT_ID", "00000000-0000-0000-0000-000000000001")
+    monkeypatch.setenv("AZURE_FEDERATED_TOKEN_FILE", str(tmp_path / "azure-token"))
+    status, report = _report(capsys, "--offline")
+    assert status == 1
+    assert report["token"][0] == "ok"
+    verdict, detail = report["azure"]
+    assert verdict == "fail"
+    assert detail.startswith("AZURE_CLIENT_ID is set but its token is unusable")
+    assert "azure-token does not exist" in detail
