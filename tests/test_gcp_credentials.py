@@ -17,7 +17,9 @@ from google.auth.transport.requests import AuthorizedSession, Request
 
 import cfke_auth
 from cfke_auth.gcp.credentials import GcpCredentials, GcpRefreshError
-from cfke_auth.gcp.exchange import ACCESS_TOKEN_TYPE, CLOUD_PLATFORM_SCOPE, IAM_SCOPE, JWT_TOKEN_TYPE, TOKEN_EXCHANGE
+from cfke_auth.gcp.exchange import CLOUD_PLATFORM_SCOPE, IAM_SCOPE
+from cfke_auth.rfc8693 import ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE
+from cfke_auth.rfc8693 import TOKEN_EXCHANGE_GRANT as TOKEN_EXCHANGE
 from cfke_auth.testing import TokenFile
 from cfke_auth.testing.gcp import RESOURCE_PATH, GoogleFake
 

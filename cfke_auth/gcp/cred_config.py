@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .exchange import DEFAULT_IAM_URL, DEFAULT_STS_URL, JWT_TOKEN_TYPE, generate_access_token_url
+from ..rfc8693 import JWT_TOKEN_TYPE
+from .exchange import DEFAULT_IAM_URL, DEFAULT_STS_URL, generate_access_token_url
 from .names import WorkloadProvider
 
 __all__ = ["cred_config"]

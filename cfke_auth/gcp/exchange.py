@@ -19,6 +19,7 @@ import httpx
 from ..engine import Issued
 from ..errors import ExchangeError
 from ..flow import Flow, send, subject_token
+from ..rfc8693 import TokenExchange, build_request
 from .errors import IAM, STS, iam_error, sts_error
 from .names import WorkloadProvider
 
@@ -41,9 +42,6 @@ DEFAULT_STS_URL = "https://sts.googleapis.com"
 DEFAULT_IAM_URL = "https://iamcredentials.googleapis.com"
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 IAM_SCOPE = "https://www.googleapis.com/auth/iam"
-TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
-ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
-JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"
 #: What generateAccessToken is asked for: Google's default and maximum without an org policy exception.
 IMPERSONATION_LIFETIME = "3600s"
 
@@ -74,17 +72,10 @@ class AccessToken:
 
 
 def build_sts_request(exchange: GcpExchange, token: str) -> httpx.Request:
-    """The STS token-exchange form POST for the pod's ``token``."""
+    """The STS token-exchange form POST for the pod's ``token``: plain RFC 8693, with the provider as audience."""
     scopes = (IAM_SCOPE,) if exchange.service_account else exchange.scopes
-    form = {
-        "grant_type": TOKEN_EXCHANGE,
-        "audience": exchange.provider.audience,
-        "scope": " ".join(scopes),
-        "requested_token_type": ACCESS_TOKEN_TYPE,
-        "subject_token_type": JWT_TOKEN_TYPE,
-        "subject_token": token,
-    }
-    return httpx.Request("POST", f"{exchange.sts_url}/v1/token", data=form)
+    request = TokenExchange(f"{exchange.sts_url}/v1/token", audience=exchange.provider.audience, scopes=scopes)
+    return build_request(request, token)
 
 
 def _malformed(provider: str, what: str) -> ExchangeError:

@@ -21,8 +21,10 @@ from typing import Any
 
 import jwt
 
-from ..gcp.exchange import ACCESS_TOKEN_TYPE, CLOUD_PLATFORM_SCOPE, IAM_SCOPE, JWT_TOKEN_TYPE, TOKEN_EXCHANGE
+from ..gcp.exchange import CLOUD_PLATFORM_SCOPE, IAM_SCOPE
 from ..gcp.names import WorkloadProvider
+from ..rfc8693 import ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE
+from ..rfc8693 import TOKEN_EXCHANGE_GRANT as TOKEN_EXCHANGE
 from .issuer import OidcIssuer
 from .server import LoopbackServer, RecordedRequest, Reply
 
