@@ -8,6 +8,7 @@ Each ``step_*`` module in this package has a ``run(ctx)`` function; they run in 
 from __future__ import annotations
 
 import importlib
+import logging
 import pkgutil
 import tempfile
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ def say(title: str, *lines: str) -> None:
 
 
 def main() -> int:
+    # Steps that show a refused exchange print the error themselves; keep the engine's retry warnings out of it.
+    logging.getLogger("cfke_auth").setLevel(logging.ERROR)
     with OidcIssuer() as issuer, tempfile.TemporaryDirectory(prefix="cfke-demo-") as tmp:
         token_file = TokenFile(tmp, issuer, namespace="shop", service_account="checkout", extended=True)
         token_file.rotate()

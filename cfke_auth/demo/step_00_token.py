@@ -26,4 +26,4 @@ def run(ctx: Context) -> None:
         f"the kubelet swapped ..data; waiting {STAT_INTERVAL:.0f} s for TokenSource's next stat check",
     )
     time.sleep(STAT_INTERVAL)
-    say("", f"iat {claims.issued_at} -> {source.claims().issued_at}: the new token was picked up")
+    say("rotation picked up", f"iat {claims.issued_at} -> {source.claims().issued_at}")
