@@ -16,8 +16,9 @@ from ..claims import TokenClaims
 from ..errors import ExchangeError
 from . import xmldoc
 from .arguments import account_id
+from .policy import create_provider_command, issuer_host_path, oidc_provider_arn
 
-__all__ = ["PROVIDER", "RETRYABLE_CODES", "error_from_response", "oidc_provider_arn", "unexpected_response"]
+__all__ = ["PROVIDER", "RETRYABLE_CODES", "error_from_response", "unexpected_response"]
 
 PROVIDER = "aws-sts"
 #: Codes after which the same request may succeed later: the engine retries them with backoff.
@@ -27,25 +28,15 @@ RETRYABLE_CODES = frozenset(
 _MAX_MESSAGE = 300
 
 
-def issuer_host_path(claims: TokenClaims) -> str:
-    """The issuer without its scheme: how IAM names the OIDC provider and prefixes its condition keys."""
-    return claims.issuer.partition("://")[2].rstrip("/")
-
-
-def oidc_provider_arn(account: str, claims: TokenClaims) -> str:
-    """``arn:aws:iam::ACCOUNT:oidc-provider/ISSUER_HOST/PATH``, the federated principal a trust policy names."""
-    return f"arn:aws:iam::{account}:oidc-provider/{issuer_host_path(claims)}"
-
-
 def _audiences(claims: TokenClaims) -> str:
     return ", ".join(claims.audiences) or "(none)"
 
 
 def _access_denied(claims: TokenClaims, role_arn: str) -> str:
-    key = issuer_host_path(claims)
+    key = issuer_host_path(claims.issuer)
     return (
         f"the trust policy of {role_arn} must allow sts:AssumeRoleWithWebIdentity for the federated principal "
-        f"{oidc_provider_arn(account_id(role_arn), claims)} with StringEquals conditions "
+        f"{oidc_provider_arn(account_id(role_arn), claims.issuer)} with StringEquals conditions "
         f'"{key}:aud" = one of [{_audiences(claims)}] and "{key}:sub" = "{claims.subject}" '
         f"(this token: iss {claims.issuer}, aud [{_audiences(claims)}], sub {claims.subject}); "
         "`cfke-auth aws trust-policy` prints a matching policy"
@@ -57,7 +48,7 @@ def _invalid_identity_token(claims: TokenClaims, role_arn: str) -> str:
     return (
         f"account {account_id(role_arn)} needs an IAM OIDC identity provider for {claims.issuer} whose client-id "
         f"(audience) list includes one of the token's audiences [{_audiences(claims)}]; create it with "
-        f"`aws iam create-open-id-connect-provider --url {claims.issuer} --client-id-list {audience}`"
+        f"`{create_provider_command(claims.issuer, audience)}`"
     )
 
 
