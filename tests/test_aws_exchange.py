@@ -223,9 +223,9 @@ def test_answer_that_is_not_sts_xml_is_described_not_echoed(
 ) -> None:
     token = cfke_token_file.token
     assert token is not None
-    with LoopbackServer({("POST", "/"): lambda _: Reply.text(body + token, status, content_type)}) as server:
-        with pytest.raises(ExchangeError) as info:
-            _exchange(server.url, cfke_token_file)
+    route = {("POST", "/"): lambda _: Reply.text(body + token, status, content_type)}
+    with LoopbackServer(route) as server, pytest.raises(ExchangeError) as info:
+        _exchange(server.url, cfke_token_file)
     exc = info.value
     assert (exc.code, exc.status, exc.retryable) == ("unexpected-response", status, retryable)
     assert f"HTTP {status}" in exc.message

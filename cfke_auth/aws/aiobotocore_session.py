@@ -6,32 +6,24 @@ credentials are shared with sync sessions built with the same parameters.
 
 from __future__ import annotations
 
-import os
 import time
+from typing import TYPE_CHECKING
 
 from aiobotocore.credentials import AioCredentialResolver, AioRefreshableCredentials
 from aiobotocore.session import AioSession, get_session
 from botocore.credentials import ReadOnlyCredentials
 
-from ..engine import RefreshingCredential
-from .botocore_credentials import METHOD, FrozenCache
-from .credential import resolve, sts_credential
-from .sts import StsCredentials
+from .botocore_credentials import METHOD, EngineBacked
+from .credential import AwsOptions, resolve, sts_credential
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["EngineAioCredentials", "get_aiobotocore_session"]
 
 
-class EngineAioCredentials(AioRefreshableCredentials):  # type: ignore[misc]
+class EngineAioCredentials(EngineBacked, AioRefreshableCredentials):  # type: ignore[misc]
     """aiobotocore's async refreshable credentials, fed by the engine's ``aget()`` instead of their own lock."""
-
-    def __init__(self, credential: RefreshingCredential[StsCredentials]) -> None:
-        # The parent's __init__ wants fixed keys and a refresh callback; the engine replaces both.
-        self._credential = credential
-        self._cache = FrozenCache()
-        self.method = METHOD
-
-    def __repr__(self) -> str:
-        return f"<EngineAioCredentials {self._credential!r}>"
 
     async def get_frozen_credentials(self) -> ReadOnlyCredentials:
         """The current keys; the first caller past the refresh point exchanges, on the loop, for everyone."""
@@ -71,25 +63,10 @@ class _Provider:
         return self._credentials
 
 
-def get_aiobotocore_session(
-    role_arn: str | None = None,
-    *,
-    region_name: str | None = None,
-    session_name: str | None = None,
-    duration_seconds: int | None = None,
-    token_path: str | os.PathLike[str] | None = None,
-    sts_endpoint_url: str | None = None,
-) -> AioSession:
+def get_aiobotocore_session(role_arn: str | None = None, **options: Unpack[AwsOptions]) -> AioSession:
     """An ``aiobotocore`` session assuming ``role_arn``; same parameters and defaults as
     :func:`~cfke_auth.get_boto3_session`. Use it as usual: ``async with session.create_client("s3") as s3``."""
-    setup = resolve(
-        role_arn,
-        region_name=region_name,
-        session_name=session_name,
-        duration_seconds=duration_seconds,
-        token_path=token_path,
-        sts_endpoint_url=sts_endpoint_url,
-    )
+    setup = resolve(role_arn, **options)
     session = get_session()
     credentials = EngineAioCredentials(sts_credential(setup))
     session.register_component("credential_provider", AioCredentialResolver([_Provider(credentials)]))

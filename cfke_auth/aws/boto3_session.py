@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-import os
+from typing import TYPE_CHECKING
 
 import boto3
 import botocore.session
 from botocore.credentials import CredentialResolver
 
 from .botocore_credentials import EngineCredentials, EngineProvider
-from .credential import resolve, sts_credential
+from .credential import AwsOptions, resolve, sts_credential
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["get_boto3_session"]
 
 
-def get_boto3_session(
-    role_arn: str | None = None,
-    *,
-    region_name: str | None = None,
-    session_name: str | None = None,
-    duration_seconds: int | None = None,
-    token_path: str | os.PathLike[str] | None = None,
-    sts_endpoint_url: str | None = None,
-) -> boto3.Session:
+def get_boto3_session(role_arn: str | None = None, **options: Unpack[AwsOptions]) -> boto3.Session:
     """A ``boto3.Session`` assuming ``role_arn`` with the pod's service-account token.
 
     Credentials are exchanged on first use and refreshed ahead of expiry; sessions made with the same parameters
@@ -31,14 +26,7 @@ def get_boto3_session(
     ``region_name`` to ``AWS_REGION``/``AWS_DEFAULT_REGION`` (also used for the regional STS endpoint);
     ``duration_seconds`` (900-43200) to the role's default. Bad values raise ``ValueError`` before any request.
     """
-    setup = resolve(
-        role_arn,
-        region_name=region_name,
-        session_name=session_name,
-        duration_seconds=duration_seconds,
-        token_path=token_path,
-        sts_endpoint_url=sts_endpoint_url,
-    )
+    setup = resolve(role_arn, **options)
     core = botocore.session.get_session()
     credentials = EngineCredentials(sts_credential(setup))
     core.register_component("credential_provider", CredentialResolver([EngineProvider(credentials)]))

@@ -12,7 +12,7 @@ from botocore.credentials import CredentialProvider, Credentials, ReadOnlyCreden
 from ..engine import RefreshingCredential
 from .sts import StsCredentials
 
-__all__ = ["METHOD", "EngineCredentials", "EngineProvider", "FrozenCache"]
+__all__ = ["METHOD", "EngineBacked", "EngineCredentials", "EngineProvider", "FrozenCache"]
 
 #: How these credentials identify themselves to botocore (``credentials.method``).
 METHOD = "cfke-auth-web-identity"
@@ -38,17 +38,23 @@ class FrozenCache:
         return frozen
 
 
-class EngineCredentials(Credentials):
-    """Credentials for boto3/botocore, kept fresh by a :class:`~cfke_auth.RefreshingCredential`; thread-safe."""
+class EngineBacked:
+    """What the sync and async botocore credentials share: the engine they read and the frozen tuple cache.
+
+    Listed first among the bases, so botocore's ``__init__`` (which wants fixed keys) is never called.
+    """
 
     def __init__(self, credential: RefreshingCredential[StsCredentials]) -> None:
-        # botocore's __init__ would store fixed keys; these are read from the engine instead.
         self._credential = credential
         self._cache = FrozenCache()
         self.method = METHOD
 
     def __repr__(self) -> str:
-        return f"<EngineCredentials {self._credential!r}>"
+        return f"<{type(self).__name__} {self._credential!r}>"
+
+
+class EngineCredentials(EngineBacked, Credentials):
+    """Credentials for boto3/botocore, kept fresh by a :class:`~cfke_auth.RefreshingCredential`; thread-safe."""
 
     def get_frozen_credentials(self) -> ReadOnlyCredentials:
         """The current keys, refreshed ahead of expiry by the engine; what botocore's signer uses."""

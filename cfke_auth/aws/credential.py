@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import NamedTuple
+from typing import NamedTuple, TypedDict
 
 from ..engine import RefreshingCredential
 from ..flow import refreshing
@@ -20,7 +20,24 @@ from .endpoint import resolve_region, resolve_sts_endpoint
 from .errors import PROVIDER
 from .sts import AssumeRoleParams, StsCredentials, assume_role_flow
 
-__all__ = ["AwsSetup", "resolve", "sts_credential"]
+__all__ = ["AwsOptions", "AwsSetup", "resolve", "sts_credential"]
+
+
+class AwsOptions(TypedDict, total=False):
+    """The keyword parameters every AWS entry point takes besides ``role_arn`` (all optional).
+
+    ``region_name`` (else ``AWS_REGION``/``AWS_DEFAULT_REGION``) is the SDK region and picks the regional STS
+    endpoint; ``session_name`` (else ``AWS_ROLE_SESSION_NAME``, else ``NAMESPACE.POD`` from the token) names the
+    role session in CloudTrail; ``duration_seconds`` (900-43200, else the role's default); ``token_path`` (else
+    ``AWS_WEB_IDENTITY_TOKEN_FILE``, ``CFKE_TOKEN_FILE``, the projected path); ``sts_endpoint_url`` (else
+    ``AWS_ENDPOINT_URL_STS``, ``AWS_ENDPOINT_URL``, the regional endpoint).
+    """
+
+    region_name: str | None
+    session_name: str | None
+    duration_seconds: int | None
+    token_path: str | os.PathLike[str] | None
+    sts_endpoint_url: str | None
 
 
 class AwsSetup(NamedTuple):
