@@ -12,7 +12,7 @@ import os
 from typing import NamedTuple, TypedDict
 
 from ..engine import RefreshingCredential
-from ..flow import refreshing
+from ..flow import refreshing, run
 from ..registry import shared
 from ..source import TokenSource, resolve_token_path
 from .arguments import resolve_duration, resolve_role_arn, resolve_session_name
@@ -20,7 +20,7 @@ from .endpoint import resolve_region, resolve_sts_endpoint
 from .errors import PROVIDER
 from .sts import AssumeRoleParams, StsCredentials, assume_role_flow
 
-__all__ = ["AwsOptions", "AwsSetup", "resolve", "sts_credential"]
+__all__ = ["AwsOptions", "AwsSetup", "exchange_once", "resolve", "sts_credential"]
 
 
 class AwsOptions(TypedDict, total=False):
@@ -79,3 +79,10 @@ def sts_credential(setup: AwsSetup) -> RefreshingCredential[StsCredentials]:
         return refreshing(factory, TokenSource(setup.token_path), provider=PROVIDER, name=name)
 
     return shared((PROVIDER, setup.params, setup.token_path), make)
+
+
+def exchange_once(setup: AwsSetup) -> StsCredentials:
+    """One exchange, now, without the engine: for short-lived processes (the ``aws`` commands) that need no
+    refresh schedule and should fail at once, with the STS error, rather than retry."""
+    factory = functools.partial(assume_role_flow, setup.params)
+    return run(factory, TokenSource(setup.token_path), PROVIDER).value

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from ..aws.arguments import resolve_role_arn
-from ..aws.credential import resolve, sts_credential
+from ..aws.credential import exchange_once, resolve
 from ..aws.policy import create_provider_command, issuer_for_cluster, trust_policy
 from ..aws.sts import StsCredentials
 from ..source import TokenSource, resolve_token_path
@@ -78,7 +78,7 @@ def _exchange(args: argparse.Namespace) -> StsCredentials:
         token_path=args.token_path,
         sts_endpoint_url=args.sts_endpoint_url,
     )
-    return sts_credential(setup).get()
+    return exchange_once(setup)
 
 
 def _iso(epoch: float) -> str:
