@@ -15,7 +15,8 @@ import secrets
 import string
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -154,11 +155,13 @@ class FakeSts:
 
 
 class _Counting:
-    """WSGI middleware counting STS ``AssumeRoleWithWebIdentity`` requests before moto sees them."""
+    """WSGI middleware counting STS ``AssumeRoleWithWebIdentity`` requests before moto sees them, and refusing them
+    with ``503 ServiceUnavailable`` while :attr:`down`."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
         self.app = app
         self.count = 0
+        self.down = False
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -168,6 +171,9 @@ class _Counting:
         if b"Action=AssumeRoleWithWebIdentity" in body:
             with self._lock:
                 self.count += 1
+            if self.down:
+                start_response("503 Service Unavailable", [("Content-Type", "text/xml")])
+                return [sts_error_xml("ServiceUnavailable", "outage (MotoServer.outage)", sender=False).encode()]
         return self.app(environ, start_response)
 
 
@@ -194,6 +200,15 @@ class MotoServer:
     @property
     def sts_calls(self) -> int:
         return self._counter.count
+
+    @contextmanager
+    def sts_outage(self) -> Iterator[None]:
+        """While inside, ``AssumeRoleWithWebIdentity`` answers 503 (still counted); other services keep working."""
+        self._counter.down = True
+        try:
+            yield
+        finally:
+            self._counter.down = False
 
     def start(self) -> MotoServer:
         if self._thread is None:
