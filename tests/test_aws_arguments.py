@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cfke_auth.aws.arguments import (
     default_session_name,
@@ -169,3 +171,9 @@ def test_endpoint_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_endpoint_that_would_leak_the_token_is_refused(url: str) -> None:
     with pytest.raises(ValueError, match="STS endpoint"):
         resolve_sts_endpoint(url, None)
+
+
+@given(namespace=st.text(min_size=1, max_size=80), pod=st.text(min_size=1, max_size=120))
+def test_default_session_name_is_always_valid(namespace: str, pod: str) -> None:
+    name = default_session_name(_claims(namespace=namespace, pod=pod))
+    assert resolve_session_name(name) == name

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import threading
 import time
@@ -275,3 +276,43 @@ def test_no_secret_in_reprs_errors_or_logs(
     for secret in (cfke_token_file.token, frozen.secret_key, frozen.token):
         assert secret
         assert secret not in text
+
+
+def test_credentials_expose_botocore_properties(cfke_token_file: TokenFile, cfke_fake_sts: FakeSts) -> None:
+    credentials = cfke_auth.get_boto3_session(ROLE, sts_endpoint_url=cfke_fake_sts.url).get_credentials()
+    frozen = credentials.get_frozen_credentials()
+    issued = cfke_fake_sts.issued[-1]
+    assert (credentials.access_key, credentials.secret_key, credentials.token) == (
+        issued["access_key_id"],
+        issued["secret_access_key"],
+        issued["session_token"],
+    )
+    assert credentials.account_id == frozen.account_id == "123456789012"
+    assert credentials.get_frozen_credentials() is frozen  # built once per issued value
+
+
+async def test_async_credentials_getters(cfke_token_file: TokenFile, cfke_fake_sts: FakeSts) -> None:
+    credentials = await cfke_auth.get_aiobotocore_session(ROLE, sts_endpoint_url=cfke_fake_sts.url).get_credentials()
+    issued_keys = (
+        await credentials.get_access_key(),
+        await credentials.get_secret_key(),
+        await credentials.get_token(),
+        await credentials.get_account_id(),
+    )
+    issued = cfke_fake_sts.issued[-1]
+    expected = (issued["access_key_id"], issued["secret_access_key"], issued["session_token"], "123456789012")
+    assert issued_keys == expected
+    assert len(cfke_fake_sts.calls) == 1
+    assert issued["secret_access_key"] not in repr(credentials)
+
+
+def test_forked_child_keeps_serving_the_credentials(cfke_token_file: TokenFile, cfke_fake_sts: FakeSts) -> None:
+    credentials = cfke_auth.get_boto3_session(ROLE, sts_endpoint_url=cfke_fake_sts.url).get_credentials()
+    key = credentials.get_frozen_credentials().access_key
+    pid = os.fork()
+    if pid == 0:  # child: same credentials, no exchange, then leave without running pytest's teardown
+        ok = credentials.get_frozen_credentials().access_key == key
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert len(cfke_fake_sts.calls) == 1
