@@ -123,13 +123,15 @@ def _whoami(args: argparse.Namespace) -> int:
 
 
 def _trust_policy(args: argparse.Namespace) -> int:
-    claims = None
-    if not (args.cluster_id and args.namespace and args.service_account and args.audience):
+    given = (args.cluster_id, args.namespace, args.service_account, args.audience)
+    if all(given):  # everything on the command line: no token needed (for use outside the cluster)
+        issuer, namespace, service_account, audience = issuer_for_cluster(args.cluster_id), *given[1:]
+    else:
         claims = TokenSource(resolve_token_path(args.token_path, "AWS_WEB_IDENTITY_TOKEN_FILE")).claims()
-    issuer = issuer_for_cluster(args.cluster_id) if args.cluster_id else claims.issuer if claims else ""
-    namespace = args.namespace or (claims.namespace if claims else None)
-    service_account = args.service_account or (claims.service_account if claims else None)
-    audience = args.audience or (claims.audiences[0] if claims and claims.audiences else DEFAULT_AUDIENCE)
+        issuer = issuer_for_cluster(args.cluster_id) if args.cluster_id else claims.issuer
+        namespace = args.namespace or claims.namespace
+        service_account = args.service_account or claims.service_account
+        audience = args.audience or (claims.audiences[0] if claims.audiences else DEFAULT_AUDIENCE)
     if not namespace or not service_account:
         raise ValueError("the token names no namespace or service account: pass --namespace and --service-account")
     print_json(trust_policy(args.account_id, issuer, audience, namespace, service_account))

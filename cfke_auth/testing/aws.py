@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from typing import Any
 from xml.sax.saxutils import escape
 
+from ..claims import decode_claims
 from .server import LoopbackServer, RecordedRequest, Reply
 
 __all__ = ["STS_NAMESPACE", "FakeSts", "MotoServer", "sts_error_xml", "sts_success_xml"]
@@ -81,8 +82,6 @@ def sts_success_xml(
 
 
 def _claims(token: str) -> dict[str, Any]:
-    from ..claims import decode_claims
-
     claims = decode_claims(token)
     return {"sub": claims.subject, "aud": (claims.audiences or ("",))[0], "iss": claims.issuer}
 
