@@ -24,7 +24,7 @@ from cfke_auth.testing.aws import MotoServer
 
 ROLE = "arn:aws:iam::123456789012:role/bench"
 BIN = Path(sys.executable).parent
-RUNS = 5
+RUNS = 7
 
 # A process that has imported boto3 asks for its first credentials (printed in ms); argv[1] picks the side.
 FIRST_CREDENTIALS = """
@@ -123,18 +123,23 @@ def _outage_failures(bench: Bench, credentials: Any, step: float = 30.0) -> tupl
     return failed, calls
 
 
-def _first_credentials(bench: Bench, side: str) -> float:
-    samples = []
+def _medians(samples: list[list[float]]) -> list[float]:
+    return [statistics.median(column) for column in zip(*samples, strict=True)]
+
+
+def _interleaved(ours: Callable[[], list[float]], theirs: Callable[[], list[float]]) -> tuple[list[float], list[float]]:
+    """Medians of ``RUNS`` samples of each side, the sides alternating so that load from other processes on the
+    machine falls on both alike. Each call returns one sample of one or more figures."""
+    our_samples, their_samples = [], []
     for _ in range(RUNS):
-        out = subprocess.run(
-            [sys.executable, "-c", FIRST_CREDENTIALS, side, ROLE, bench.moto.url],
-            env=bench.env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        samples.append(float(out))
-    return statistics.median(samples)
+        our_samples.append(ours())
+        their_samples.append(theirs())
+    return _medians(our_samples), _medians(their_samples)
+
+
+def _first_credentials(bench: Bench, side: str) -> list[float]:
+    argv = [sys.executable, "-c", FIRST_CREDENTIALS, side, ROLE, bench.moto.url]
+    return [float(subprocess.run(argv, env=bench.env, capture_output=True, text=True, check=True).stdout)]
 
 
 # Runs argv[1:] and prints its wall seconds and peak RSS (KiB). A small launcher, because a child forked from the
@@ -149,29 +154,26 @@ print(time.perf_counter() - start, usage.ru_maxrss, proc.returncode)
 """
 
 
-def _process(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Median wall seconds and peak RSS (MiB) of running ``argv`` to completion."""
-    seconds, peaks = [], []
-    for _ in range(RUNS):
-        out = subprocess.run(
-            [sys.executable, "-c", LAUNCHER, *argv], env=env, capture_output=True, text=True, check=True
-        ).stdout.split()
-        if out[2] != "0":
-            raise RuntimeError(f"{argv[0]} exited with {out[2]}")
-        seconds.append(float(out[0]))
-        peaks.append(float(out[1]) / 1024)
-    return statistics.median(seconds), statistics.median(peaks)
+def _process(argv: list[str], env: dict[str, str]) -> list[float]:
+    """Wall seconds and peak RSS (MiB) of running ``argv`` to completion."""
+    launched = [sys.executable, "-c", LAUNCHER, *argv]
+    seconds, rss, status = subprocess.run(launched, env=env, capture_output=True, text=True, check=True).stdout.split()
+    if status != "0":
+        raise RuntimeError(f"{argv[0]} exited with {status}")
+    return [float(seconds), float(rss) / 1024]
 
 
 def _cli_rows(bench: Bench) -> Iterator[Row]:
-    ours = [str(BIN / "cfke-auth"), "aws", "credential-process", "--role-arn", ROLE, "--sts-endpoint-url"]
+    ours = [str(BIN / "cfke-auth"), "aws", "credential-process", "--role-arn", ROLE]
+    ours += ["--sts-endpoint-url", bench.moto.url]
     env = {k: v for k, v in bench.env.items() if not k.startswith("AWS_ROLE") and k != "AWS_WEB_IDENTITY_TOKEN_FILE"}
     env["CFKE_TOKEN_FILE"] = bench.token_file.path
-    our_time, our_rss = _process([*ours, bench.moto.url], env)
     token = bench.token_file.token or ""
     theirs = [str(BIN / "aws"), "sts", "assume-role-with-web-identity", "--role-arn", ROLE]
     theirs += ["--role-session-name", "cli-bench", "--web-identity-token", token, "--endpoint-url", bench.moto.url]
-    their_time, their_rss = _process(theirs, env)
+    (our_time, our_rss), (their_time, their_rss) = _interleaved(
+        lambda: _process(ours, env), lambda: _process(theirs, env)
+    )
     anchor = "aws sts assume-role-with-web-identity"
     yield Row("credential-process, whole process", round(our_time, 3), round(their_time, 3), anchor, "s", "<= 0.4x")
     yield Row("credential-process, peak RSS", round(our_rss, 1), round(their_rss, 1), anchor, "MiB", "<= 0.4x")
@@ -205,10 +207,13 @@ def _compare(bench: Bench, anchor: str) -> Iterator[Row]:
         "us",
         "<= 0.2x",
     )
+    (ours_ms,), (theirs_ms,) = _interleaved(
+        lambda: _first_credentials(bench, "ours"), lambda: _first_credentials(bench, "botocore")
+    )
     yield Row(
         "AWS first credentials, boto3 already imported",
-        round(_first_credentials(bench, "ours"), 1),
-        round(_first_credentials(bench, "botocore"), 1),
+        round(ours_ms, 1),
+        round(theirs_ms, 1),
         anchor,
         "ms",
         "<= 0.25x",
