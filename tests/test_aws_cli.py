@@ -22,15 +22,15 @@ ROLE = "arn:aws:iam::123456789012:role/app"
 BIN = Path(sys.executable).parent
 
 
+def _run(*argv: str, env: dict[str, str] | None = None, unset: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` with this test's environment plus ``env`` (minus ``unset``)."""
+    environ = {**os.environ, **(env or {})}
+    environ.pop(unset or "", None)
+    return subprocess.run(argv, capture_output=True, text=True, env=environ, timeout=120, check=False)
+
+
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cfke_auth", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=60,
-        check=False,
-    )
+    return _run(sys.executable, "-m", "cfke_auth", *args, env=env)
 
 
 def test_credential_process_prints_version_1_json(cfke_token_file: TokenFile, cfke_fake_sts: FakeSts) -> None:
@@ -119,29 +119,18 @@ def test_aws_cli_uses_credential_process_against_moto(
         "region = us-east-1\n"
     )
     before = cfke_moto.sts_calls
-    env = {**os.environ, "AWS_CONFIG_FILE": str(config), "AWS_PROFILE": "pod", "AWS_ENDPOINT_URL": cfke_moto.url}
-    del env[
-        "AWS_WEB_IDENTITY_TOKEN_FILE"
-    ]  # else botocore's own web-identity provider takes over (CFKE_TOKEN_FILE stays)
-    result = subprocess.run(
-        [str(BIN / "aws"), "s3api", "list-buckets", "--output", "json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
+    env = {"AWS_CONFIG_FILE": str(config), "AWS_PROFILE": "pod", "AWS_ENDPOINT_URL": cfke_moto.url}
+    # Without AWS_WEB_IDENTITY_TOKEN_FILE, else botocore's own web-identity provider wins (CFKE_TOKEN_FILE stays).
+    result = _run(
+        str(BIN / "aws"), "s3api", "list-buckets", "--output", "json", env=env, unset="AWS_WEB_IDENTITY_TOKEN_FILE"
     )
     assert result.returncode == 0, result.stderr
     assert bucket in [b["Name"] for b in json.loads(result.stdout)["Buckets"]]
     assert cfke_moto.sts_calls == before + 1
-    identity = subprocess.run(
-        [str(BIN / "aws"), "sts", "get-caller-identity", "--output", "json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=True,
+    identity = _run(
+        str(BIN / "aws"), "sts", "get-caller-identity", "--output", "json", env=env, unset="AWS_WEB_IDENTITY_TOKEN_FILE"
     )
+    assert identity.returncode == 0, identity.stderr
     assert json.loads(identity.stdout)["Arn"] == "arn:aws:sts::123456789012:assumed-role/app/default.app-7d9f8-x2x4q"
 
 
