@@ -51,6 +51,8 @@ __all__ = [
     "TokenTooLargeError",
     "TokenVerificationError",
     "__version__",
+    "get_aiobotocore_session",
+    "get_boto3_session",
     "get_gcp_credentials",
     "get_token_exchange_auth",
     "verify_token",
@@ -59,12 +61,16 @@ __all__ = [
 # Provider entry points (name -> module), imported on first use so that ``import cfke_auth`` pulls in neither
 # httpx nor any SDK. Each name is also imported under TYPE_CHECKING below, so type checkers see its signature.
 _LAZY: dict[str, str] = {
+    "get_aiobotocore_session": "cfke_auth.aws.aiobotocore_session",
+    "get_boto3_session": "cfke_auth.aws.boto3_session",
     "get_gcp_credentials": "cfke_auth.gcp.credentials",
     "get_token_exchange_auth": "cfke_auth.rfc8693",
     "verify_token": "cfke_auth.verify",
 }
 
 if TYPE_CHECKING:
+    from .aws.aiobotocore_session import get_aiobotocore_session
+    from .aws.boto3_session import get_boto3_session
     from .gcp.credentials import get_gcp_credentials
     from .rfc8693 import get_token_exchange_auth
     from .verify import verify_token

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from .aws import FakeSts, MotoServer
 from .issuer import OidcIssuer
 from .token_file import TokenFile
 
@@ -47,6 +48,51 @@ def cfke_token_file(
     for name in TOKEN_FILE_VARIABLES:
         monkeypatch.setenv(name, token_file.path)
     return token_file
+
+
+# -- AWS: a fake STS per test and moto's server per session (see cfke_auth.testing.aws) -------------------------
+
+
+AWS_VARIABLES = (
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+    "AWS_USE_FIPS_ENDPOINT",
+    "AWS_PROFILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+)
+
+
+@pytest.fixture
+def cfke_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No AWS setting from the developer's shell or ``~/.aws`` leaks into the test: variables cleared, config and
+    credentials files pointed at empty files."""
+    for name in AWS_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    empty = tmp_path_factory.mktemp("aws-config") / "empty"
+    empty.write_text("")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
+
+
+@pytest.fixture
+def cfke_fake_sts() -> Iterator[FakeSts]:
+    """A loopback STS answering ``AssumeRoleWithWebIdentity`` in real STS XML; ``fail_with(code)`` to refuse."""
+    with FakeSts() as sts:
+        yield sts
+
+
+@pytest.fixture(scope="session")
+def cfke_moto() -> Iterator[MotoServer]:
+    """moto's server on loopback (STS, S3 and the rest), shared by the session; ``.url``, ``.sts_calls``."""
+    with MotoServer() as server:
+        yield server
 
 
 # -- Google Cloud ---------------------------------------------------------------------------------------------------

@@ -1,0 +1,248 @@
+"""AWS figures, each beside botocore's own web-identity provider (``AWS_ROLE_ARN`` + ``AWS_WEB_IDENTITY_TOKEN_FILE``)
+on the same moto server in the same run: the hot path, the first credentials of a process, STS calls under a
+64-thread stampede, calls failing during an STS outage, and ``credential-process`` against ``aws sts``."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import time_machine
+from harness import Row, per_call_us
+
+import cfke_auth
+from cfke_auth.testing import OidcIssuer, TokenFile
+from cfke_auth.testing.aws import MotoServer
+
+ROLE = "arn:aws:iam::123456789012:role/bench"
+BIN = Path(sys.executable).parent
+RUNS = 7
+
+# A process that has imported boto3 asks for its first credentials (printed in ms); argv[1] picks the side.
+FIRST_CREDENTIALS = """
+import sys, time
+import boto3
+import cfke_auth
+start = time.perf_counter()
+if sys.argv[1] == "ours":
+    session = cfke_auth.get_boto3_session(sys.argv[2], sts_endpoint_url=sys.argv[3])
+else:
+    session = boto3.Session()
+session.get_credentials().get_frozen_credentials()
+print((time.perf_counter() - start) * 1e3)
+"""
+
+
+class Bench:
+    """The shared setup: a token file, moto, and the environment botocore's provider reads."""
+
+    def __init__(self, moto: MotoServer, token_file: TokenFile, directory: str) -> None:
+        self.moto = moto
+        self.token_file = token_file
+        empty = Path(directory) / "empty-config"
+        empty.write_text("")
+        self.env = {
+            **os.environ,
+            "AWS_ROLE_ARN": ROLE,
+            "AWS_ROLE_SESSION_NAME": "botocore-bench",
+            "AWS_WEB_IDENTITY_TOKEN_FILE": token_file.path,
+            "AWS_ENDPOINT_URL_STS": moto.url,
+            "AWS_REGION": "us-east-1",
+            "AWS_CONFIG_FILE": str(empty),
+            "AWS_SHARED_CREDENTIALS_FILE": str(empty),
+        }
+        self._fresh = 0
+
+    def ours(self) -> Any:
+        """Fresh cfke-auth credentials (a new session name, so no earlier credential is shared)."""
+        self._fresh += 1
+        session = cfke_auth.get_boto3_session(
+            ROLE, sts_endpoint_url=self.moto.url, session_name=f"bench-{self._fresh}", token_path=self.token_file.path
+        )
+        return session.get_credentials()
+
+    def botocore(self) -> Any:
+        """Fresh botocore web-identity credentials, configured from the environment (see :func:`rows`)."""
+        import boto3
+
+        return boto3.Session().get_credentials()
+
+    def calls_during(self, action: Callable[[], object]) -> int:
+        before = self.moto.sts_calls
+        action()
+        return self.moto.sts_calls - before
+
+
+def _stampede(credentials: Any, threads: int = 64) -> None:
+    barrier = threading.Barrier(threads)
+
+    def work() -> None:
+        barrier.wait()
+        credentials.get_frozen_credentials()
+
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+
+def _cold(bench: Bench, credentials: Any) -> int:
+    return bench.calls_during(lambda: _stampede(credentials))
+
+
+def _at_expiry(bench: Bench, credentials: Any) -> int:
+    credentials.get_frozen_credentials()
+    with time_machine.travel(time.time() + 3600 + 5, tick=True):
+        bench.token_file.rotate()  # the kubelet kept rotating meanwhile
+        return bench.calls_during(lambda: _stampede(credentials))
+
+
+def _outage_failures(bench: Bench, credentials: Any, step: float = 30.0) -> tuple[int, int]:
+    """Failed calls out of calls, one every ``step`` s from 600 s to 60 s before expiry, while STS answers 503."""
+    credentials.get_frozen_credentials()
+    expiry = time.time() + 3600
+    failed = calls = 0
+    with time_machine.travel(expiry - 600, tick=False) as clock, bench.moto.sts_outage():
+        bench.token_file.rotate()
+        while time.time() < expiry - 60:
+            calls += 1
+            try:
+                credentials.get_frozen_credentials()
+            except Exception:
+                failed += 1
+            clock.shift(step)
+    return failed, calls
+
+
+def _medians(samples: list[list[float]]) -> list[float]:
+    return [statistics.median(column) for column in zip(*samples, strict=True)]
+
+
+def _interleaved(ours: Callable[[], list[float]], theirs: Callable[[], list[float]]) -> tuple[list[float], list[float]]:
+    """Medians of ``RUNS`` samples of each side, the sides alternating so that load from other processes on the
+    machine falls on both alike. Each call returns one sample of one or more figures."""
+    our_samples, their_samples = [], []
+    for _ in range(RUNS):
+        our_samples.append(ours())
+        their_samples.append(theirs())
+    return _medians(our_samples), _medians(their_samples)
+
+
+def _first_credentials(bench: Bench, side: str) -> list[float]:
+    argv = [sys.executable, "-c", FIRST_CREDENTIALS, side, ROLE, bench.moto.url]
+    return [float(subprocess.run(argv, env=bench.env, capture_output=True, text=True, check=True).stdout)]
+
+
+# Runs argv[1:] and prints its wall seconds and peak RSS (KiB). A small launcher, because a child forked from the
+# bench process would report the bench's own (moto-sized) peak RSS as its starting point.
+LAUNCHER = """
+import os, subprocess, sys, time
+start = time.perf_counter()
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(proc.pid, 0)
+proc.returncode = os.waitstatus_to_exitcode(status)
+print(time.perf_counter() - start, usage.ru_maxrss, proc.returncode)
+"""
+
+
+def _process(argv: list[str], env: dict[str, str]) -> list[float]:
+    """Wall seconds and peak RSS (MiB) of running ``argv`` to completion."""
+    launched = [sys.executable, "-c", LAUNCHER, *argv]
+    seconds, rss, status = subprocess.run(launched, env=env, capture_output=True, text=True, check=True).stdout.split()
+    if status != "0":
+        raise RuntimeError(f"{argv[0]} exited with {status}")
+    return [float(seconds), float(rss) / 1024]
+
+
+def _cli_rows(bench: Bench) -> Iterator[Row]:
+    ours = [str(BIN / "cfke-auth"), "aws", "credential-process", "--role-arn", ROLE]
+    ours += ["--sts-endpoint-url", bench.moto.url]
+    env = {k: v for k, v in bench.env.items() if not k.startswith("AWS_ROLE") and k != "AWS_WEB_IDENTITY_TOKEN_FILE"}
+    env["CFKE_TOKEN_FILE"] = bench.token_file.path
+    token = bench.token_file.token or ""
+    theirs = [str(BIN / "aws"), "sts", "assume-role-with-web-identity", "--role-arn", ROLE]
+    theirs += ["--role-session-name", "cli-bench", "--web-identity-token", token, "--endpoint-url", bench.moto.url]
+    (our_time, our_rss), (their_time, their_rss) = _interleaved(
+        lambda: _process(ours, env), lambda: _process(theirs, env)
+    )
+    anchor = "aws sts assume-role-with-web-identity"
+    yield Row("credential-process, whole process", round(our_time, 3), round(their_time, 3), anchor, "s", "<= 0.4x")
+    yield Row("credential-process, peak RSS", round(our_rss, 1), round(their_rss, 1), anchor, "MiB", "<= 0.4x")
+
+
+def rows() -> Iterator[Row]:
+    with OidcIssuer() as issuer, MotoServer() as moto, tempfile.TemporaryDirectory() as tmp:
+        token_file = TokenFile(tmp, issuer, namespace="bench", audience="sts.amazonaws.com")
+        token_file.rotate()
+        bench = Bench(moto, token_file, tmp)
+        anchor = "botocore web identity"
+        saved = dict(os.environ)
+        os.environ.update(bench.env)  # botocore reads it when it first loads credentials; ours get arguments
+        try:
+            yield from _compare(bench, anchor)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+def _compare(bench: Bench, anchor: str) -> Iterator[Row]:
+
+    ours, theirs = bench.ours(), bench.botocore()
+    ours.get_frozen_credentials()
+    theirs.get_frozen_credentials()
+    yield Row(
+        "AWS get_frozen_credentials(), hot",
+        per_call_us(ours.get_frozen_credentials),
+        per_call_us(theirs.get_frozen_credentials, calls=50_000),
+        anchor,
+        "us",
+        "<= 0.2x",
+    )
+    (ours_ms,), (theirs_ms,) = _interleaved(
+        lambda: _first_credentials(bench, "ours"), lambda: _first_credentials(bench, "botocore")
+    )
+    yield Row(
+        "AWS first credentials, boto3 already imported",
+        round(ours_ms, 1),
+        round(theirs_ms, 1),
+        anchor,
+        "ms",
+        "<= 0.25x",
+    )
+    yield Row(
+        "AWS STS calls, 64 threads, cold",
+        _cold(bench, bench.ours()),
+        _cold(bench, bench.botocore()),
+        anchor,
+        "",
+        "1 (botocore 1)",
+    )
+    yield Row(
+        "AWS STS calls, 64 threads at expiry",
+        _at_expiry(bench, bench.ours()),
+        _at_expiry(bench, bench.botocore()),
+        anchor,
+        "",
+        "1 (botocore 1)",
+    )
+    our_failed, calls = _outage_failures(bench, bench.ours())
+    os.environ["AWS_MAX_ATTEMPTS"] = "1"  # every retry would fail too: spare the bench botocore's retry sleeps
+    their_failed, _ = _outage_failures(bench, bench.botocore())
+    yield Row(
+        f"AWS calls failing in an STS outage, 600-60 s before expiry (of {calls})",
+        our_failed,
+        their_failed,
+        anchor,
+        "",
+        "0",
+    )
+    yield from _cli_rows(bench)

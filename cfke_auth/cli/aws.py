@@ -1,0 +1,143 @@
+"""``cfke-auth aws``: the pod's AWS identity for the AWS CLI and other SDKs, and the IAM setup it needs.
+
+* ``credential-process`` prints credentials in the ``credential_process`` format, so ``aws`` and the SDKs of other
+  languages in the pod use the pod's identity (it imports no AWS SDK, to start fast);
+* ``trust-policy`` prints the role trust policy admitting this pod's service account;
+* ``whoami`` exchanges once and shows the role session STS granted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from ..aws.arguments import resolve_role_arn
+from ..aws.credential import exchange_once, resolve
+from ..aws.policy import create_provider_command, issuer_for_cluster, trust_policy
+from ..aws.sts import StsCredentials
+from ..source import TokenSource, resolve_token_path
+from ._format import print_json, relative
+
+DEFAULT_AUDIENCE = "sts.amazonaws.com"
+
+
+def register(commands: Any) -> None:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "aws", help="AWS credentials from the pod's identity", description=__doc__
+    )
+    sub = parser.add_subparsers(title="subcommands", metavar="SUBCOMMAND", required=True)
+
+    process = sub.add_parser(
+        "credential-process",
+        help="print credentials for the AWS CLI/SDK `credential_process` setting",
+        description="Exchange the pod's token and print the credential_process JSON (Version 1).",
+    )
+    _role_arguments(process)
+    process.set_defaults(func=_credential_process)
+
+    whoami = sub.add_parser("whoami", help="assume the role once and show the session STS granted")
+    _role_arguments(whoami)
+    whoami.add_argument("--json", action="store_true", help="machine-readable output")
+    whoami.set_defaults(func=_whoami)
+
+    policy = sub.add_parser(
+        "trust-policy",
+        help="print the IAM role trust policy admitting this pod's service account",
+        description="Print the trust policy (JSON, on stdout) and the command creating the OIDC provider (stderr). "
+        "Cluster, namespace and service account come from the pod's token unless given.",
+    )
+    policy.add_argument("--account-id", required=True, help="12-digit AWS account id owning the role")
+    policy.add_argument("--cluster-id", help="CFKE cluster id (default: from the token's issuer)")
+    policy.add_argument("--namespace", help="Kubernetes namespace (default: the token's)")
+    policy.add_argument("--service-account", help="service account name (default: the token's)")
+    policy.add_argument(
+        "--audience", help=f"token audience to require (default: the token's first, else {DEFAULT_AUDIENCE})"
+    )
+    policy.add_argument("--token-path", help="token file (default: $AWS_WEB_IDENTITY_TOKEN_FILE, $CFKE_TOKEN_FILE)")
+    policy.set_defaults(func=_trust_policy)
+
+
+def _role_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--role-arn", help="role to assume (default: $AWS_ROLE_ARN)")
+    parser.add_argument("--region", help="region for the regional STS endpoint (default: $AWS_REGION)")
+    parser.add_argument("--session-name", help="role session name (default: NAMESPACE.POD from the token)")
+    parser.add_argument("--duration", type=int, help="credential lifetime in seconds, 900-43200")
+    parser.add_argument("--token-path", help="token file (default: $AWS_WEB_IDENTITY_TOKEN_FILE, $CFKE_TOKEN_FILE)")
+    parser.add_argument("--sts-endpoint-url", help="STS endpoint (default: $AWS_ENDPOINT_URL_STS, regional)")
+
+
+def _exchange(args: argparse.Namespace) -> StsCredentials:
+    setup = resolve(
+        args.role_arn,
+        region_name=args.region,
+        session_name=args.session_name,
+        duration_seconds=args.duration,
+        token_path=args.token_path,
+        sts_endpoint_url=args.sts_endpoint_url,
+    )
+    return exchange_once(setup)
+
+
+def _iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def _credential_process(args: argparse.Namespace) -> int:
+    creds = _exchange(args)
+    output = {
+        "Version": 1,
+        "AccessKeyId": creds.access_key_id,
+        "SecretAccessKey": creds.secret_access_key,
+        "SessionToken": creds.session_token,
+        "Expiration": _iso(creds.expires_at),
+    }
+    sys.stdout.write(json.dumps(output) + "\n")
+    return 0
+
+
+def _whoami(args: argparse.Namespace) -> int:
+    creds = _exchange(args)
+    report = {
+        "role_arn": resolve_role_arn(args.role_arn),
+        "assumed_role_arn": creds.assumed_role_arn,
+        "assumed_role_id": creds.assumed_role_id,
+        "account_id": creds.account_id,
+        "subject": creds.subject,
+        "audience": creds.audience,
+        "provider": creds.provider,
+        "access_key_id": creds.access_key_id,
+        "expiration": _iso(creds.expires_at),
+    }
+    if args.json:
+        print_json(report)
+        return 0
+    rows = [(name.replace("_", " "), value or "-") for name, value in report.items() if name != "expiration"]
+    rows.append(("expires", relative(creds.expiration)))
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+    return 0
+
+
+def _trust_policy(args: argparse.Namespace) -> int:
+    given = (args.cluster_id, args.namespace, args.service_account, args.audience)
+    if all(given):  # everything on the command line: no token needed (for use outside the cluster)
+        issuer, namespace, service_account, audience = issuer_for_cluster(args.cluster_id), *given[1:]
+    else:
+        claims = TokenSource(resolve_token_path(args.token_path, "AWS_WEB_IDENTITY_TOKEN_FILE")).claims()
+        issuer = issuer_for_cluster(args.cluster_id) if args.cluster_id else claims.issuer
+        namespace = args.namespace or claims.namespace
+        service_account = args.service_account or claims.service_account
+        audience = args.audience or (claims.audiences[0] if claims.audiences else DEFAULT_AUDIENCE)
+    if not namespace or not service_account:
+        raise ValueError("the token names no namespace or service account: pass --namespace and --service-account")
+    print_json(trust_policy(args.account_id, issuer, audience, namespace, service_account))
+    print(
+        "# Once per account and cluster, register the cluster's issuer as an OIDC identity provider:\n"
+        f"{create_provider_command(issuer, audience)}",
+        file=sys.stderr,
+    )
+    return 0

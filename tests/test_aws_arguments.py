@@ -1,0 +1,179 @@
+"""Checking and completing what callers pass: role ARN, duration, session name, region and STS endpoint."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cfke_auth.aws.arguments import (
+    default_session_name,
+    resolve_duration,
+    resolve_role_arn,
+    resolve_session_name,
+)
+from cfke_auth.aws.endpoint import resolve_region, resolve_sts_endpoint
+from cfke_auth.claims import TokenClaims
+
+pytestmark = pytest.mark.usefixtures("cfke_aws_env")
+
+ROLE = "arn:aws:iam::123456789012:role/app"
+
+
+def _claims(namespace: str | None = "shop", pod: str | None = "api-7d9f8-x2x4q", sa: str | None = "api") -> TokenClaims:
+    now = datetime.now(timezone.utc)
+    return TokenClaims(
+        issuer="https://api.cloudfleet.ai/v1/clusters/c1",
+        subject=f"system:serviceaccount:{namespace}:{sa}",
+        audiences=("sts.amazonaws.com",),
+        issued_at=now,
+        not_before=now,
+        expires_at=now,
+        warn_after=None,
+        namespace=namespace,
+        pod_name=pod,
+        pod_uid=None,
+        service_account=sa,
+        service_account_uid=None,
+        cluster_id="c1",
+    )
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [ROLE, "arn:aws-cn:iam::123456789012:role/app", "arn:aws-us-gov:iam::123456789012:role/team/path/app+x=y,z.@-"],
+)
+def test_role_arn_accepts_role_arns(arn: str) -> None:
+    assert resolve_role_arn(arn) == arn
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "app",
+        "arn:aws:iam::12345:role/app",
+        "arn:aws:iam::123456789012:user/app",
+        "arn:aws:sts::123456789012:assumed-role/app/s",
+        "arn:aws:iam::123456789012:role/",
+        "arn:aws:iam::123456789012:role/has space",
+    ],
+)
+def test_role_arn_rejects_anything_else_naming_the_parameter(arn: str) -> None:
+    with pytest.raises(ValueError, match="role_arn") as info:
+        resolve_role_arn(arn)
+    assert arn in str(info.value)
+
+
+def test_role_arn_falls_back_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match="AWS_ROLE_ARN"):
+        resolve_role_arn(None)
+    monkeypatch.setenv("AWS_ROLE_ARN", ROLE)
+    assert resolve_role_arn(None) == ROLE
+    assert resolve_role_arn("arn:aws:iam::210987654321:role/other") == "arn:aws:iam::210987654321:role/other"
+
+
+@pytest.mark.parametrize("seconds", [900, 3600, 43200, None])
+def test_duration_within_sts_limits(seconds: int | None) -> None:
+    assert resolve_duration(seconds) == seconds
+
+
+@pytest.mark.parametrize("seconds", [899, 43201, 0, -1, True, 3600.0, "3600"])
+def test_duration_outside_limits_is_a_value_error(seconds: object) -> None:
+    with pytest.raises(ValueError, match="duration_seconds"):
+        resolve_duration(seconds)  # type: ignore[arg-type]
+
+
+def test_session_name_from_argument_or_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert resolve_session_name(None) is None
+    monkeypatch.setenv("AWS_ROLE_SESSION_NAME", "from-env")
+    assert resolve_session_name(None) == "from-env"
+    assert resolve_session_name("explicit@x.y") == "explicit@x.y"
+
+
+@pytest.mark.parametrize("name", ["a", "x" * 65, "has space", "slash/name", "ünïcode"])
+def test_bad_session_name_is_a_value_error(name: str) -> None:
+    with pytest.raises(ValueError, match="session_name"):
+        resolve_session_name(name)
+
+
+def test_default_session_name_is_namespace_and_pod() -> None:
+    assert default_session_name(_claims()) == "shop.api-7d9f8-x2x4q"
+
+
+def test_default_session_name_uses_service_account_without_pod() -> None:
+    assert default_session_name(_claims(pod=None)) == "shop.api"
+
+
+def test_default_session_name_is_sanitised() -> None:
+    name = default_session_name(_claims(namespace="team a", pod="pod:1/ü"))
+    assert name == "team-a.pod-1"
+
+
+def test_long_default_session_names_are_cut_and_stay_distinct() -> None:
+    first = default_session_name(_claims(pod="p" * 80 + "-one"))
+    second = default_session_name(_claims(pod="p" * 80 + "-two"))
+    assert len(first) == len(second) == 64
+    assert first != second
+    assert first.startswith("shop.ppp")
+    assert resolve_session_name(first) == first
+
+
+def test_default_session_name_without_kubernetes_claims_uses_subject() -> None:
+    claims = _claims(namespace=None, pod=None, sa=None)._replace(subject="user:alice")
+    assert default_session_name(claims) == "user-alice"
+
+
+def test_region_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert resolve_region(None) is None
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    assert resolve_region(None) == "eu-west-1"
+    monkeypatch.setenv("AWS_REGION", "eu-central-1")
+    assert resolve_region(None) == "eu-central-1"
+    assert resolve_region("us-gov-west-1") == "us-gov-west-1"
+
+
+def test_bad_region_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="region"):
+        resolve_region("Frankfurt")
+
+
+@pytest.mark.parametrize(
+    ("region", "fips", "expected"),
+    [
+        (None, False, "https://sts.amazonaws.com"),
+        (None, True, "https://sts-fips.us-east-1.amazonaws.com"),
+        ("eu-central-1", False, "https://sts.eu-central-1.amazonaws.com"),
+        ("us-east-2", True, "https://sts-fips.us-east-2.amazonaws.com"),
+        ("cn-north-1", False, "https://sts.cn-north-1.amazonaws.com.cn"),
+    ],
+)
+def test_regional_and_fips_endpoints(
+    monkeypatch: pytest.MonkeyPatch, region: str | None, fips: bool, expected: str
+) -> None:
+    if fips:
+        monkeypatch.setenv("AWS_USE_FIPS_ENDPOINT", "true")
+    assert resolve_sts_endpoint(None, region) == expected
+
+
+def test_endpoint_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "https://all.example")
+    assert resolve_sts_endpoint(None, "eu-west-1") == "https://all.example"
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", "https://sts.example/")
+    assert resolve_sts_endpoint(None, "eu-west-1") == "https://sts.example"
+    assert resolve_sts_endpoint("http://127.0.0.1:9", "eu-west-1") == "http://127.0.0.1:9"
+    monkeypatch.setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")
+    assert resolve_sts_endpoint(None, "eu-west-1") == "https://sts.eu-west-1.amazonaws.com"
+
+
+@pytest.mark.parametrize("url", ["http://sts.example.com", "ftp://127.0.0.1", "sts.amazonaws.com"])
+def test_endpoint_that_would_leak_the_token_is_refused(url: str) -> None:
+    with pytest.raises(ValueError, match="STS endpoint"):
+        resolve_sts_endpoint(url, None)
+
+
+@given(namespace=st.text(min_size=1, max_size=80), pod=st.text(min_size=1, max_size=120))
+def test_default_session_name_is_always_valid(namespace: str, pod: str) -> None:
+    name = default_session_name(_claims(namespace=namespace, pod=pod))
+    assert resolve_session_name(name) == name

@@ -1,0 +1,253 @@
+"""The AssumeRoleWithWebIdentity exchange: the request sent, the answer parsed, and every STS error mapped to an
+ExchangeError with an actionable hint. Errors come from a loopback server answering real STS ErrorResponse XML."""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import httpx
+import pytest
+
+from cfke_auth import ExchangeError, TokenSource
+from cfke_auth.aws.errors import PROVIDER
+from cfke_auth.aws.sts import AssumeRoleParams, StsCredentials, assume_role_flow, build_request, parse_response
+from cfke_auth.claims import decode_claims
+from cfke_auth.flow import run
+from cfke_auth.testing import LoopbackServer, Reply, TokenFile
+from cfke_auth.testing.aws import FakeSts, sts_error_xml, sts_success_xml
+
+pytestmark = [pytest.mark.usefixtures("cfke_aws_env"), pytest.mark.cfke_token(audience="sts.amazonaws.com")]
+
+ROLE = "arn:aws:iam::123456789012:role/app"
+
+
+def _exchange(url: str, token_file: TokenFile, **params: object) -> StsCredentials:
+    flow = functools.partial(assume_role_flow, AssumeRoleParams(ROLE, url, **params))  # type: ignore[arg-type]
+    return run(flow, TokenSource(token_file.path), PROVIDER).value
+
+
+def test_request_is_an_unsigned_form_post(cfke_token_file: TokenFile) -> None:
+    token = cfke_token_file.token
+    assert token is not None
+    request = build_request(token, AssumeRoleParams(ROLE, "https://sts.example", None, 1800), "shop.api")
+    assert request.method == "POST"
+    assert str(request.url) == "https://sts.example/"
+    assert "authorization" not in request.headers
+    form = dict(httpx.QueryParams(request.content.decode()))
+    assert form == {
+        "Action": "AssumeRoleWithWebIdentity",
+        "Version": "2011-06-15",
+        "RoleArn": ROLE,
+        "RoleSessionName": "shop.api",
+        "WebIdentityToken": token,
+        "DurationSeconds": "1800",
+    }
+
+
+def test_exchange_against_fake_sts(cfke_token_file: TokenFile, cfke_fake_sts: FakeSts) -> None:
+    creds = _exchange(cfke_fake_sts.url, cfke_token_file)
+    (call,) = cfke_fake_sts.calls
+    form = call.form()
+    assert form["WebIdentityToken"] == cfke_token_file.token
+    assert form["RoleSessionName"] == "default.app-7d9f8-x2x4q"
+    assert "DurationSeconds" not in form
+    issued = cfke_fake_sts.issued[-1]
+    assert creds.access_key_id == issued["access_key_id"]
+    assert creds.secret_access_key == issued["secret_access_key"]
+    assert creds.session_token == issued["session_token"]
+    assert creds.assumed_role_arn == "arn:aws:sts::123456789012:assumed-role/app/default.app-7d9f8-x2x4q"
+    assert creds.account_id == "123456789012"
+    assert creds.subject == "system:serviceaccount:default:default"
+    assert creds.audience == "sts.amazonaws.com"
+    assert creds.provider is not None
+    assert creds.provider.endswith("/v1/clusters/c0ffee00-0000-4000-8000-000000000001")
+
+
+def test_explicit_session_name_and_duration_are_sent(cfke_token_file: TokenFile, cfke_fake_sts: FakeSts) -> None:
+    creds = _exchange(cfke_fake_sts.url, cfke_token_file, session_name="batch-job", duration_seconds=7200)
+    form = cfke_fake_sts.calls[-1].form()
+    assert (form["RoleSessionName"], form["DurationSeconds"]) == ("batch-job", "7200")
+    assert creds.assumed_role_arn is not None
+    assert creds.assumed_role_arn.endswith("/batch-job")
+
+
+def _response(body: str, status: int = 200, content_type: str = "text/xml") -> httpx.Response:
+    return httpx.Response(
+        status,
+        content=body.encode(),
+        headers={"Content-Type": content_type},
+        request=httpx.Request("POST", "https://sts.example/"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("stamp", "epoch"),
+    [
+        ("2030-01-01T00:00:00Z", 1893456000.0),
+        ("2030-01-01T00:00:00.500Z", 1893456000.5),
+        ("2030-01-01T02:00:00+02:00", 1893456000.0),
+        ("2030-01-01T00:00:00", 1893456000.0),
+    ],
+)
+def test_expiration_formats(cfke_token_file: TokenFile, stamp: str, epoch: float) -> None:
+    token = cfke_token_file.token
+    assert token is not None
+    body = sts_success_xml(
+        access_key_id="ASIAEXAMPLE",
+        secret_access_key="secret",
+        session_token="session",
+        expires_at=0,
+        role_arn=ROLE,
+        session_name="s",
+        subject="sub",
+        audience="aud",
+        provider="prov",
+    ).replace("1970-01-01T00:00:00Z", stamp)
+    params = AssumeRoleParams(ROLE, "https://sts.example")
+    creds = parse_response(_response(body), token=token, claims=decode_claims(token), params=params)
+    assert creds.expires_at == epoch
+
+
+def test_credentials_repr_hides_secrets() -> None:
+    creds = StsCredentials(access_key_id="ASIAX", secret_access_key="SECRET-KEY", session_token="TOK", expires_at=0)
+    assert "SECRET-KEY" not in repr(creds)
+    assert "TOK" not in repr(creds)
+    assert "ASIAX" in repr(creds)
+
+
+ERRORS = [
+    # code, status, retryable, words the hint must contain
+    ("AccessDenied", 403, False, ["trust policy", ":aud", ":sub", "system:serviceaccount:default:default"]),
+    ("InvalidIdentityToken", 400, False, ["OIDC identity provider", "client-id", "sts.amazonaws.com"]),
+    ("IDPRejectedClaim", 403, False, ["rejected a claim", "sts.amazonaws.com"]),
+    ("IDPCommunicationError", 400, True, ["/.well-known/openid-configuration", "reachable"]),
+    ("Throttling", 400, True, ["rate-limiting"]),
+    ("RegionDisabledException", 403, False, ["not activated in this region"]),
+    ("ValidationError", 400, False, ["parameters"]),
+    ("InternalFailure", 500, True, None),
+    ("ServiceUnavailable", 503, True, None),
+]
+
+
+@pytest.mark.parametrize(("code", "status", "retryable", "hint_words"), ERRORS)
+def test_sts_error_codes_become_typed_errors(
+    cfke_token_file: TokenFile,
+    cfke_fake_sts: FakeSts,
+    caplog: pytest.LogCaptureFixture,
+    code: str,
+    status: int,
+    retryable: bool,
+    hint_words: list[str] | None,
+) -> None:
+    cfke_fake_sts.fail_with(code, status, f"STS says {code}")
+    with caplog.at_level(logging.DEBUG), pytest.raises(ExchangeError) as info:
+        _exchange(cfke_fake_sts.url, cfke_token_file)
+    exc = info.value
+    assert (exc.provider, exc.code, exc.status, exc.retryable, exc.stale_token) == (
+        "aws-sts",
+        code,
+        status,
+        retryable,
+        False,
+    )
+    assert exc.message == f"STS says {code}"
+    for word in hint_words or []:
+        assert exc.hint is not None
+        assert word in exc.hint
+    token = cfke_token_file.token
+    assert token is not None
+    assert token not in str(exc) + repr(exc) + caplog.text
+    assert len(cfke_fake_sts.calls) == 1
+
+
+def test_access_denied_hint_names_the_principal_and_condition_keys(
+    cfke_token_file: TokenFile, cfke_fake_sts: FakeSts
+) -> None:
+    cfke_fake_sts.fail_with("AccessDenied", 403, "Not authorized to perform sts:AssumeRoleWithWebIdentity")
+    with pytest.raises(ExchangeError) as info:
+        _exchange(cfke_fake_sts.url, cfke_token_file)
+    claims = TokenSource(cfke_token_file.path).claims()
+    key = claims.issuer.partition("://")[2]
+    assert info.value.hint is not None
+    assert f"arn:aws:iam::123456789012:oidc-provider/{key}" in info.value.hint
+    assert f'"{key}:aud" = one of [sts.amazonaws.com]' in info.value.hint
+    assert f'"{key}:sub" = "{claims.subject}"' in info.value.hint
+
+
+def test_expired_token_rereads_the_file_and_retries_once(cfke_token_file: TokenFile, cfke_fake_sts: FakeSts) -> None:
+    first = cfke_token_file.token
+    source = TokenSource(cfke_token_file.path)
+    assert source.token() == first
+    second = cfke_token_file.rotate()  # the cached token is now outdated: only a re-read sees the new one
+    original = cfke_fake_sts.server.routes[("POST", "/")]
+
+    def expire_old_token(request):  # type: ignore[no-untyped-def]
+        if request.form()["WebIdentityToken"] == first:
+            return Reply.text(sts_error_xml("ExpiredTokenException", "Token expired: current date/time"), 400)
+        return original(request)
+
+    cfke_fake_sts.server.routes[("POST", "/")] = expire_old_token
+    creds = _exchange(cfke_fake_sts.url, cfke_token_file)
+    assert [c.form()["WebIdentityToken"] for c in cfke_fake_sts.calls] == [first, second]
+    assert creds.access_key_id == cfke_fake_sts.issued[-1]["access_key_id"]
+
+
+def test_expired_token_twice_is_a_stale_token_error(cfke_token_file: TokenFile, cfke_fake_sts: FakeSts) -> None:
+    cfke_fake_sts.fail_with("ExpiredTokenException", 400, "Token expired")
+    with pytest.raises(ExchangeError) as info:
+        _exchange(cfke_fake_sts.url, cfke_token_file)
+    assert (info.value.code, info.value.stale_token, info.value.retryable) == ("ExpiredTokenException", True, True)
+    assert info.value.hint is not None
+    assert "rotating" in info.value.hint
+    assert len(cfke_fake_sts.calls) == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "content_type", "body", "retryable"),
+    [
+        (200, "text/html", "<html><body>proxy login</body></html>", False),
+        (502, "text/html", "<html>Bad Gateway</html>", True),
+        (403, "application/json", '{"message": "forbidden"}', False),
+        (200, "text/xml", "<AssumeRoleWithWebIdentityResponse/>", False),
+        (
+            400,
+            "text/xml",
+            '<!DOCTYPE x [<!ENTITY a "b">]><ErrorResponse><Error><Code>&a;</Code></Error></ErrorResponse>',
+            False,
+        ),
+    ],
+)
+def test_answer_that_is_not_sts_xml_is_described_not_echoed(
+    cfke_token_file: TokenFile, status: int, content_type: str, body: str, retryable: bool
+) -> None:
+    token = cfke_token_file.token
+    assert token is not None
+    route = {("POST", "/"): lambda _: Reply.text(body + token, status, content_type)}
+    with LoopbackServer(route) as server, pytest.raises(ExchangeError) as info:
+        _exchange(server.url, cfke_token_file)
+    exc = info.value
+    assert (exc.code, exc.status, exc.retryable) == ("unexpected-response", status, retryable)
+    assert f"HTTP {status}" in exc.message
+    assert content_type in exc.message
+    assert token not in str(exc)
+    assert "proxy login" not in str(exc)
+
+
+def test_sts_message_echoing_the_token_is_scrubbed(cfke_token_file: TokenFile, cfke_fake_sts: FakeSts) -> None:
+    token = cfke_token_file.token
+    assert token is not None
+    cfke_fake_sts.fail_with("InvalidIdentityToken", 400, f"Couldn't parse token {token}")
+    with pytest.raises(ExchangeError) as info:
+        _exchange(cfke_fake_sts.url, cfke_token_file)
+    assert token not in str(info.value)
+    assert "<token>" in str(info.value)
+
+
+def test_unreachable_sts_is_a_retryable_connection_error(cfke_token_file: TokenFile) -> None:
+    server = LoopbackServer()
+    url = server.url
+    server.stop()  # the port is closed: nothing listens
+    with pytest.raises(ExchangeError) as info:
+        _exchange(url, cfke_token_file)
+    assert (info.value.code, info.value.retryable) == ("connection", True)
