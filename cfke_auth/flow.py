@@ -11,7 +11,6 @@ the file and the flow run once more.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Generator
 from typing import Final, TypeVar
 
@@ -113,6 +112,8 @@ async def arun(factory: FlowFactory[T], source: TokenSource, provider: str) -> I
                 except httpx.TransportError as exc:
                     raise _transport_error(exc, step, provider) from None
             else:
+                import asyncio
+
                 reply = await asyncio.to_thread(source.token)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]

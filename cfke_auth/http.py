@@ -2,20 +2,24 @@
 
 A process keeps one sync :class:`httpx.Client` and one :class:`httpx.AsyncClient` per event loop, created on first
 use (so ``import cfke_auth`` does not import httpx) and re-created in a forked child, which must not share the
-parent's connections.
+parent's connections. The TLS transport, whose CA bundle takes tens of milliseconds to load, is built at the first
+``https://`` request, so a process that only talks to a loopback endpoint never pays for it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import threading
 import weakref
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
 
 from . import _fork
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["TIMEOUT", "async_client", "check_endpoint", "sync_client"]
 
@@ -47,6 +51,40 @@ def check_endpoint(url: str, *, what: str) -> str:
     )
 
 
+class _LazyTLS(httpx.BaseTransport):
+    """The ``https://`` transport of the sync client, built on its first request."""
+
+    def __init__(self) -> None:
+        self._transport: httpx.HTTPTransport | None = None
+        self._lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self._transport is None:
+            with self._lock:
+                self._transport = self._transport or httpx.HTTPTransport()
+        return self._transport.handle_request(request)
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+
+class _LazyAsyncTLS(httpx.AsyncBaseTransport):
+    """The ``https://`` transport of an async client, built on its first request (one event loop: no lock)."""
+
+    def __init__(self) -> None:
+        self._transport: httpx.AsyncHTTPTransport | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._transport is None:
+            self._transport = httpx.AsyncHTTPTransport()
+        return await self._transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        if self._transport is not None:
+            await self._transport.aclose()
+
+
 class _Clients:
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -61,15 +99,27 @@ class _Clients:
         if client is None:
             with self._lock:
                 if self._sync is None:
-                    self._sync = httpx.Client(timeout=TIMEOUT, headers={"User-Agent": _USER_AGENT})
+                    self._sync = httpx.Client(
+                        transport=_LazyTLS(),
+                        mounts={"http://": httpx.HTTPTransport(verify=False)},  # plain http: no TLS to verify
+                        timeout=TIMEOUT,
+                        headers={"User-Agent": _USER_AGENT},
+                    )
                 client = self._sync
         return client
 
     def for_loop(self) -> httpx.AsyncClient:
+        import asyncio
+
         loop = asyncio.get_running_loop()
         client = self._async.get(loop)
         if client is None:
-            client = httpx.AsyncClient(timeout=TIMEOUT, headers={"User-Agent": _USER_AGENT})
+            client = httpx.AsyncClient(
+                transport=_LazyAsyncTLS(),
+                mounts={"http://": httpx.AsyncHTTPTransport(verify=False)},  # plain http: no TLS to verify
+                timeout=TIMEOUT,
+                headers={"User-Agent": _USER_AGENT},
+            )
             self._async[loop] = client
         return client
 
