@@ -8,7 +8,7 @@ a credential is first built.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .claims import TokenClaims
 from .engine import Issued, RefreshingCredential
@@ -53,7 +53,14 @@ __all__ = [
 
 # Provider entry points (name -> module), imported on first use so that ``import cfke_auth`` pulls in neither
 # httpx nor any SDK. Each name is also imported under TYPE_CHECKING below, so type checkers see its signature.
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {
+    "get_azure_credential": "cfke_auth.azure",
+    "get_azure_credential_async": "cfke_auth.azure",
+}
+
+if TYPE_CHECKING:
+    from .azure import get_azure_credential as get_azure_credential
+    from .azure import get_azure_credential_async as get_azure_credential_async
 
 
 def __getattr__(name: str) -> Any:

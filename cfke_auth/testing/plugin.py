@@ -9,6 +9,7 @@ at the file, so code under test finds it the way it would in a pod. Tune the tok
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -46,3 +47,31 @@ def cfke_token_file(
     for name in TOKEN_FILE_VARIABLES:
         monkeypatch.setenv(name, token_file.path)
     return token_file
+
+
+# -- Azure: a loopback Entra ID token endpoint ------------------------------------------------------------------------
+
+ENTRA_TENANT_ID = "72f988bf-0000-4000-8000-00000000c0de"
+ENTRA_CLIENT_ID = "0c1d2e3f-0000-4000-8000-0000000a9901"
+
+
+@pytest.fixture
+def cfke_entra(
+    cfke_token_file: TokenFile, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Any]:
+    """A running :class:`~cfke_auth.testing.entra.FakeEntra` trusting ``cfke_token_file``'s token, with
+    ``AZURE_TENANT_ID``, ``AZURE_CLIENT_ID`` and ``AZURE_AUTHORITY_HOST`` pointing at it.
+
+    The token file is re-issued with audience ``api://AzureADTokenExchange`` unless the ``cfke_token`` marker sets
+    an audience (to test a mismatch).
+    """
+    from .entra import AZURE_AUDIENCE, FakeEntra
+
+    marker = request.node.get_closest_marker("cfke_token")
+    if not (marker and "audience" in marker.kwargs):
+        cfke_token_file.rotate(audience=AZURE_AUDIENCE)
+    with FakeEntra(ENTRA_TENANT_ID, ENTRA_CLIENT_ID, cfke_token_file.path) as fake:
+        monkeypatch.setenv("AZURE_TENANT_ID", ENTRA_TENANT_ID)
+        monkeypatch.setenv("AZURE_CLIENT_ID", ENTRA_CLIENT_ID)
+        monkeypatch.setenv("AZURE_AUTHORITY_HOST", fake.url)
+        yield fake
