@@ -46,8 +46,8 @@ def aadsts_error(code: int, message: str, *, error: str = "invalid_request", sta
     return Reply.json(
         {
             "error": error,
-            "error_description": f"AADSTS{code}: {message} Trace ID: {trace} Correlation ID: {correlation} "
-            f"Timestamp: {stamp}",
+            "error_description": f"AADSTS{code}: {message}\r\nTrace ID: {trace}\r\nCorrelation ID: {correlation}"
+            f"\r\nTimestamp: {stamp}",
             "error_codes": [code],
             "timestamp": stamp,
             "trace_id": trace,
