@@ -13,6 +13,8 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -87,6 +89,7 @@ class FakeEntra:
         self.path = f"/{tenant_id}/oauth2/v2.0/token"
         self.server.routes[("POST", self.path)] = self._token
         self._queued: deque[Reply] = deque()
+        self._outage: Reply | None = None
         self._lock = threading.Lock()
 
     @property
@@ -111,6 +114,15 @@ class FakeEntra:
         """Every request to the token endpoint (any tenant path is logged by the server too)."""
         return [r for r in self.server.requests if r.path.endswith("/oauth2/v2.0/token")]
 
+    @contextmanager
+    def outage(self, status: int = 503) -> Iterator[None]:
+        """While inside, answer every token request with ``status`` (requests are still logged)."""
+        self._outage = Reply.text("Service Unavailable", status)
+        try:
+            yield
+        finally:
+            self._outage = None
+
     def fail_next(self, reply: Reply, times: int = 1) -> None:
         """Answer the next ``times`` token requests with ``reply`` (e.g. :func:`aadsts_error`)."""
         with self._lock:
@@ -120,6 +132,8 @@ class FakeEntra:
         with self._lock:
             if self._queued:
                 return self._queued.popleft()
+        if self._outage is not None:
+            return self._outage
         error = self._check(request.form())
         if error is not None:
             return error
