@@ -226,3 +226,10 @@ def test_no_secret_in_errors_reprs_or_logs(
         for secret in secrets:
             assert secret not in text  # ...without the token or an access token
         assert cfke_token_file.token.split(".")[2] not in text  # not even the signature part
+
+
+def test_message_drops_the_code_prefix_and_the_trace_lines(cfke_entra: FakeEntra):
+    cfke_entra.fail_next(aadsts_error(700016, "Application with identifier 'x' was not found."))
+    error = _error(cfke_auth.get_azure_credential())
+    assert error.message == "Application with identifier 'x' was not found."
+    assert str(error).startswith("entra: AADSTS700016: Application with identifier")

@@ -21,6 +21,7 @@ __all__ = ["PROVIDER", "error_from_response"]
 
 PROVIDER = "entra"
 _CODE = re.compile(r"AADSTS(\d+)")
+_PREFIX = re.compile(r"^\s*AADSTS\d+:\s*")
 
 _PROJECTED_TOKEN = (
     "the default CFKE token lives a year and Entra ID refuses it: mount a projected serviceAccountToken volume with "
@@ -77,8 +78,10 @@ def _aadsts_code(body: dict[str, Any]) -> int | None:
 
 
 def _first_line(description: str) -> str:
-    """Entra's description without its ``Trace ID``/``Correlation ID``/``Timestamp`` tail lines."""
-    return description.strip().splitlines()[0] if description.strip() else ""
+    """Entra's description without its ``AADSTSnnnnn:`` prefix (the error's code says it) and without its
+    ``Trace ID``/``Correlation ID``/``Timestamp`` tail lines."""
+    lines = _PREFIX.sub("", description, count=1).splitlines()
+    return lines[0].strip() if lines else ""
 
 
 def error_from_response(response: httpx.Response, subject: TokenClaims | None) -> ExchangeError:
