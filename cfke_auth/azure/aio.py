@@ -50,18 +50,10 @@ class AsyncAzureCredential:
         **kwargs: Any,
     ) -> AccessToken:
         """An access token for ``scopes`` (``AsyncTokenCredential``); cached and refreshed ahead of expiry."""
-        if claims is None and tenant_id is None and not enable_cae:
-            engine = self._tokens.fast.get(scopes)
-            if engine is not None:
-                return (await engine.aget()).access_token
         return (await self._get(scopes, claims, tenant_id, enable_cae)).access_token
 
     async def get_token_info(self, *scopes: str, options: TokenRequestOptions | None = None) -> AccessTokenInfo:
         """An access token with its refresh advice (``AsyncSupportsTokenInfo``)."""
-        if not options:
-            engine = self._tokens.fast.get(scopes)
-            if engine is not None:
-                return (await engine.aget()).info
         return (await self._get(scopes, *request_from_options(options))).info
 
     async def close(self) -> None:

@@ -44,18 +44,10 @@ class AzureCredential:
         **kwargs: Any,
     ) -> AccessToken:
         """An access token for ``scopes`` (``TokenCredential``); cached and refreshed ahead of expiry."""
-        if claims is None and tenant_id is None and not enable_cae:
-            engine = self._tokens.fast.get(scopes)
-            if engine is not None:
-                return engine.get().access_token
         return self._get(scopes, claims, tenant_id, enable_cae).access_token
 
     def get_token_info(self, *scopes: str, options: TokenRequestOptions | None = None) -> AccessTokenInfo:
         """An access token with its refresh advice (``SupportsTokenInfo``), as azure-core's policies prefer."""
-        if not options:
-            engine = self._tokens.fast.get(scopes)
-            if engine is not None:
-                return engine.get().info
         return self._get(scopes, *request_from_options(options)).info
 
     def close(self) -> None:

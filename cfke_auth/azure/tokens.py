@@ -44,14 +44,14 @@ class ScopedTokens(Generic[V]):
     """One :class:`RefreshingCredential` per (tenant, scope set, CAE) for one :class:`EntraSettings`.
 
     ``convert`` turns an :class:`EntraToken` into what callers are handed (azure-core's token types), once per
-    exchange rather than once per call. ``fast`` maps the exact scopes tuple of a plain request (default tenant, no
-    CAE) to its engine: the hot path is that one lookup.
+    exchange rather than once per call. The exact scopes tuple of a plain request (default tenant, no CAE) maps
+    straight to its engine, so the hot path is one dictionary lookup.
     """
 
     def __init__(self, settings: EntraSettings, convert: Callable[[EntraToken], V]) -> None:
         self.settings = settings
         self.source = TokenSource(settings.token_path)
-        self.fast: dict[tuple[str, ...], RefreshingCredential[V]] = {}
+        self._fast: dict[tuple[str, ...], RefreshingCredential[V]] = {}
         self._convert = convert
         self._engines: dict[tuple[str, tuple[str, ...], bool], RefreshingCredential[V]] = {}
         self._lock = threading.Lock()
@@ -79,7 +79,11 @@ class ScopedTokens(Generic[V]):
     def engine(
         self, scopes: tuple[str, ...], tenant_id: str | None = None, enable_cae: bool = False
     ) -> RefreshingCredential[V]:
-        """The refreshing credential for a request without a claims challenge, created on first use."""
+        """The refreshing credential for a request without a claims challenge; a lookup once it exists."""
+        if tenant_id is None and not enable_cae:
+            engine = self._fast.get(scopes)
+            if engine is not None:
+                return engine
         key = self._key(scopes, tenant_id, enable_cae)
         with self._lock:
             engine = self._engines.get(key)
@@ -88,7 +92,7 @@ class ScopedTokens(Generic[V]):
                 name = f"entra {self.settings.client_id} {' '.join(key[1])}"
                 engine = self._engines[key] = refreshing(factory, self.source, provider=PROVIDER, name=name)
             if tenant_id is None and not enable_cae:
-                self.fast[scopes] = engine
+                self._fast[scopes] = engine
         return engine
 
     def challenged(
