@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import threading
 import time
 
@@ -244,3 +246,26 @@ async def test_async_outage_while_valid(cfke_entra: FakeEntra):
             with time_machine.travel(start + 2800 + step * 30, tick=False):
                 assert (await credential.get_token(STORAGE)).token == first.token
     assert len(cfke_entra.token_requests()) < 21
+
+
+def test_cae_is_merged_into_a_claims_challenge(cfke_entra: FakeEntra):
+    credential = cfke_auth.get_azure_credential()
+    credential.get_token(STORAGE, claims='{"access_token":{"nbf":{"essential":true}}}', enable_cae=True)
+    sent = json.loads(cfke_entra.token_requests()[-1].form()["claims"])
+    assert sent == {"access_token": {"nbf": {"essential": True}, "xms_cc": {"values": ["CP1"]}}}
+
+
+def test_a_forked_child_exchanges_on_its_own(cfke_entra: FakeEntra):
+    credential = cfke_auth.get_azure_credential()
+    parent = credential.get_token(STORAGE).token
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its locks are fresh and its token the inherited one
+        os.close(read)
+        ok = credential.get_token(VAULT).token != parent and credential.get_token(STORAGE).token == parent
+        os.write(write, b"1" if ok else b"0")
+        os._exit(0)
+    os.close(write)
+    assert os.read(read, 1) == b"1"
+    os.waitpid(pid, 0)
+    assert len(cfke_entra.token_requests()) == 2

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
+from .. import _fork
 from ..engine import Issued, RefreshingCredential
 from ..flow import Flow, FlowFactory, refreshing
 from ..source import TokenSource
@@ -54,6 +55,10 @@ class ScopedTokens(Generic[V]):
         self._fast: dict[tuple[str, ...], RefreshingCredential[V]] = {}
         self._convert = convert
         self._engines: dict[tuple[str, tuple[str, ...], bool], RefreshingCredential[V]] = {}
+        self._lock = threading.Lock()
+        _fork.register(self)
+
+    def _after_fork(self) -> None:
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -103,10 +108,3 @@ class ScopedTokens(Generic[V]):
         factory = self.factory(scopes, tenant_id, claims, enable_cae)
         self.engine(scopes, tenant_id, enable_cae).invalidate()
         return factory
-
-    def invalidate(self) -> None:
-        """Drop every cached token (the engines stay, with their single-flight locks)."""
-        with self._lock:
-            engines = list(self._engines.values())
-        for engine in engines:
-            engine.invalidate()
