@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -269,3 +271,13 @@ def test_a_forked_child_exchanges_on_its_own(cfke_entra: FakeEntra):
     assert os.read(read, 1) == b"1"
     os.waitpid(pid, 0)
     assert len(cfke_entra.token_requests()) == 2
+
+
+def test_azure_core_is_imported_only_when_a_credential_is_built():
+    code = (
+        "import sys, cfke_auth; assert 'httpx' not in sys.modules; f = cfke_auth.get_azure_credential; "
+        "assert 'azure' not in sys.modules, 'azure-core imported by the attribute'; "
+        "f('t', 'c', token_path='/nonexistent', authority_host='https://login.example.com'); "
+        "assert 'azure.core' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
