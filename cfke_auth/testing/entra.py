@@ -134,13 +134,26 @@ class FakeEntra:
                 return self._queued.popleft()
         if self._outage is not None:
             return self._outage
-        error = self._check(request.form())
+        form = request.form()
+        error = self._check(form)
         if error is not None:
             return error
-        return self._issue()
+        return self._issue(form["scope"])
 
-    def _issue(self) -> Reply:
-        token = "eyJ0eXAiOiJKV1QifQ." + secrets.token_urlsafe(32)  # opaque to clients, shaped like a JWT
+    def _issue(self, scope: str) -> Reply:
+        now = int(time.time())
+        claims = {  # the claims resource servers (and emulators such as Azurite) look at
+            "aud": scope.split(maxsplit=1)[0].removesuffix("/.default"),
+            "iss": f"https://sts.windows.net/{self.tenant_id}/",
+            "iat": now,
+            "nbf": now,
+            "exp": now + self.lifetime,
+            "appid": self.client_id,
+            "tid": self.tenant_id,
+            "oid": str(uuid.uuid5(uuid.NAMESPACE_URL, self.client_id)),
+            "uti": secrets.token_urlsafe(16),
+        }
+        token = jwt.encode(claims, secrets.token_bytes(32), algorithm="HS256")  # opaque to clients, as Entra's are
         with self._lock:
             self.issued.append(token)
         body: dict[str, Any] = {
