@@ -52,6 +52,8 @@ __all__ = [
     "TokenVerificationError",
     "__version__",
     "get_aiobotocore_session",
+    "get_azure_credential",
+    "get_azure_credential_async",
     "get_boto3_session",
     "get_gcp_credentials",
     "get_token_exchange_auth",
@@ -62,6 +64,8 @@ __all__ = [
 # httpx nor any SDK. Each name is also imported under TYPE_CHECKING below, so type checkers see its signature.
 _LAZY: dict[str, str] = {
     "get_aiobotocore_session": "cfke_auth.aws.aiobotocore_session",
+    "get_azure_credential": "cfke_auth.azure",
+    "get_azure_credential_async": "cfke_auth.azure",
     "get_boto3_session": "cfke_auth.aws.boto3_session",
     "get_gcp_credentials": "cfke_auth.gcp.credentials",
     "get_token_exchange_auth": "cfke_auth.rfc8693",
@@ -71,6 +75,7 @@ _LAZY: dict[str, str] = {
 if TYPE_CHECKING:
     from .aws.aiobotocore_session import get_aiobotocore_session
     from .aws.boto3_session import get_boto3_session
+    from .azure import get_azure_credential, get_azure_credential_async
     from .gcp.credentials import get_gcp_credentials
     from .rfc8693 import get_token_exchange_auth
     from .verify import verify_token

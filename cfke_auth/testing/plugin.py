@@ -17,6 +17,10 @@ from .aws import FakeSts, MotoServer
 from .issuer import OidcIssuer
 from .token_file import TokenFile
 
+if TYPE_CHECKING:  # the fakes below are loaded on use: a plugin user who needs one cloud needs no other's modules
+    from .entra import FakeEntra
+    from .gcp import GoogleFake
+
 TOKEN_FILE_VARIABLES = ("CFKE_TOKEN_FILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AZURE_FEDERATED_TOKEN_FILE")
 
 
@@ -97,9 +101,6 @@ def cfke_moto() -> Iterator[MotoServer]:
 
 # -- Google Cloud ---------------------------------------------------------------------------------------------------
 
-if TYPE_CHECKING:
-    from .gcp import GoogleFake
-
 
 @pytest.fixture
 def gcp_fake(
@@ -115,4 +116,32 @@ def gcp_fake(
     if not (marker and "audience" in marker.kwargs):
         cfke_token_file.rotate(audience=fake.provider.audience)
     with fake:
+        yield fake
+
+
+# -- Azure: a loopback Entra ID token endpoint ------------------------------------------------------------------------
+
+ENTRA_TENANT_ID = "72f988bf-0000-4000-8000-00000000c0de"
+ENTRA_CLIENT_ID = "0c1d2e3f-0000-4000-8000-0000000a9901"
+
+
+@pytest.fixture
+def cfke_entra(
+    cfke_token_file: TokenFile, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FakeEntra]:
+    """A running :class:`~cfke_auth.testing.entra.FakeEntra` trusting ``cfke_token_file``'s token, with
+    ``AZURE_TENANT_ID``, ``AZURE_CLIENT_ID`` and ``AZURE_AUTHORITY_HOST`` pointing at it.
+
+    The token file is re-issued with audience ``api://AzureADTokenExchange`` unless the ``cfke_token`` marker sets
+    an audience (to test a mismatch).
+    """
+    from .entra import AZURE_AUDIENCE, FakeEntra
+
+    marker = request.node.get_closest_marker("cfke_token")
+    if not (marker and "audience" in marker.kwargs):
+        cfke_token_file.rotate(audience=AZURE_AUDIENCE)
+    with FakeEntra(ENTRA_TENANT_ID, ENTRA_CLIENT_ID, cfke_token_file.path) as fake:
+        monkeypatch.setenv("AZURE_TENANT_ID", ENTRA_TENANT_ID)
+        monkeypatch.setenv("AZURE_CLIENT_ID", ENTRA_CLIENT_ID)
+        monkeypatch.setenv("AZURE_AUTHORITY_HOST", fake.url)
         yield fake

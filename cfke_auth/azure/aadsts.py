@@ -1,0 +1,112 @@
+"""Turning an Entra ID error answer into an :class:`~cfke_auth.ExchangeError` that says what to fix.
+
+Entra ID answers a refused token request with ``{"error": ..., "error_description": "AADSTSnnnnn: ...",
+"error_codes": [nnnnn], ...}``. The AADSTS number is what identifies the misconfiguration, so it becomes the error's
+``code``; the hint names the setting to check, with the pod token's own ``iss``/``sub``/``aud`` where the federated
+identity credential has to match them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+
+from ..claims import TokenClaims
+from ..errors import ExchangeError
+from .config import AZURE_AUDIENCE
+
+__all__ = ["PROVIDER", "error_from_response"]
+
+PROVIDER = "entra"
+_CODE = re.compile(r"AADSTS(\d+)")
+_PREFIX = re.compile(r"^\s*AADSTS\d+:\s*")
+
+_PROJECTED_TOKEN = (
+    "the default CFKE token lives a year and Entra ID refuses it: mount a projected serviceAccountToken volume with "
+    f"audience {AZURE_AUDIENCE} and expirationSeconds 3600 and point AZURE_FEDERATED_TOKEN_FILE at it "
+    "(`cfke-auth azure token-volume` prints the pod-spec snippet)"
+)
+
+
+def _no_matching_credential(subject: TokenClaims | None) -> str:
+    if subject is None:
+        token = "the pod token's iss, sub and aud"
+    else:
+        token = f"iss={subject.issuer!r}, sub={subject.subject!r}, aud={', '.join(subject.audiences)!r}"
+    return (
+        f"no federated identity credential on the app or managed identity matches {token}; create one whose issuer, "
+        "subject and audience equal these exactly (`cfke-auth azure federated-credential` prints the az command)"
+    )
+
+
+def _hint(code: int, subject: TokenClaims | None) -> str | None:
+    """The misconfiguration that usually causes AADSTS ``code``."""
+    if code == 70021:
+        return _no_matching_credential(subject)
+    if code == 70023:
+        return _PROJECTED_TOKEN
+    if code == 700024:
+        return "the pod token is expired or not yet valid: check the node clock and that the kubelet rotates the file"
+    if code == 700016:
+        return "no application with this client id in the tenant: check AZURE_CLIENT_ID and AZURE_TENANT_ID"
+    if code == 90002:
+        return (
+            "tenant not found: check AZURE_TENANT_ID, and AZURE_AUTHORITY_HOST for a sovereign cloud "
+            "(for example https://login.microsoftonline.us)"
+        )
+    if code in (70011, 1002012):
+        return "client-credential requests take one resource scope ending in /.default, e.g. https://storage.azure.com/.default"
+    return None
+
+
+def _json(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _aadsts_code(body: dict[str, Any]) -> int | None:
+    codes = body.get("error_codes")
+    if isinstance(codes, list) and codes and isinstance(codes[0], int):
+        return codes[0]
+    match = _CODE.match(str(body.get("error_description", "")))
+    return int(match.group(1)) if match else None
+
+
+def _first_line(description: str) -> str:
+    """Entra's description without its ``AADSTSnnnnn:`` prefix (the error's code says it) and without its
+    ``Trace ID``/``Correlation ID``/``Timestamp`` tail lines."""
+    lines = _PREFIX.sub("", description, count=1).splitlines()
+    return lines[0].strip() if lines else ""
+
+
+def error_from_response(response: httpx.Response, subject: TokenClaims | None) -> ExchangeError:
+    """The typed error for a non-200 answer; ``subject`` (the claims of the assertion sent) feeds the hints."""
+    status = response.status_code
+    retryable = status == 429 or status >= 500
+    body = _json(response)
+    code = _aadsts_code(body) if body else None
+    if body is None or code is None:
+        error = str(body.get("error", "")) if body else ""
+        return ExchangeError(
+            f"token endpoint answered HTTP {status}" + (f" ({error})" if error else ""),
+            provider=PROVIDER,
+            code=f"http-{status}",
+            retryable=retryable,
+            status=status,
+            hint="Entra ID is unavailable or throttling; retried with backoff" if retryable else None,
+        )
+    description = _first_line(str(body.get("error_description", ""))) or f"AADSTS{code}"
+    return ExchangeError(
+        description,
+        provider=PROVIDER,
+        code=f"AADSTS{code}",
+        retryable=retryable or code == 700024,
+        hint=_hint(code, subject),
+        status=status,
+        stale_token=code == 700024,
+    )

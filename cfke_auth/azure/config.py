@@ -1,0 +1,78 @@
+"""Where an Azure credential's settings come from: arguments first, then the variables Azure's own SDKs read.
+
+``AZURE_TENANT_ID``, ``AZURE_CLIENT_ID``, ``AZURE_FEDERATED_TOKEN_FILE`` and ``AZURE_AUTHORITY_HOST`` are what
+AKS workload identity injects and what azure-identity reads, so a pod spec written for one works with the other.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+from ..http import check_endpoint
+from ..source import resolve_token_path
+
+__all__ = ["AZURE_AUDIENCE", "DEFAULT_AUTHORITY", "EntraSettings", "resolve_settings"]
+
+#: The audience Entra ID expects in a federated assertion (the projected token's ``audience``).
+AZURE_AUDIENCE = "api://AzureADTokenExchange"
+#: The public cloud's authority; sovereign clouds set ``authority_host`` or ``AZURE_AUTHORITY_HOST``.
+DEFAULT_AUTHORITY = "https://login.microsoftonline.com"
+
+# A tenant is a GUID or a domain name; anything else would change the token endpoint's path.
+_TENANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*")
+
+
+@dataclass(frozen=True)
+class EntraSettings:
+    """The resolved, validated settings of one credential; hashable, so it keys the shared credential cache."""
+
+    tenant_id: str
+    client_id: str
+    token_path: str
+    authority: str
+
+
+def _authority(authority_host: str | None) -> str:
+    host = authority_host or os.environ.get("AZURE_AUTHORITY_HOST") or DEFAULT_AUTHORITY
+    if "://" not in host:  # azure-identity accepts a bare host name ("login.microsoftonline.us")
+        host = f"https://{host}"
+    return check_endpoint(host, what="Azure authority host")
+
+
+def check_tenant(tenant_id: str) -> str:
+    """``tenant_id`` if it can be put in the token endpoint's path, else ``ValueError``."""
+    if not _TENANT.fullmatch(tenant_id):
+        raise ValueError(f"tenant id {tenant_id!r} is neither a GUID nor a domain name")
+    return tenant_id
+
+
+def resolve_settings(
+    tenant_id: str | None = None,
+    client_id: str | None = None,
+    *,
+    token_path: str | os.PathLike[str] | None = None,
+    authority_host: str | None = None,
+) -> EntraSettings:
+    """Fill what is not passed from the environment; ``ValueError`` naming every setting still missing."""
+    tenant = tenant_id or os.environ.get("AZURE_TENANT_ID")
+    client = client_id or os.environ.get("AZURE_CLIENT_ID")
+    missing = [
+        f"{what} (argument {arg} or ${var})"
+        for what, arg, var, value in (
+            ("the Entra ID tenant", "tenant_id", "AZURE_TENANT_ID", tenant),
+            ("the application (client) id", "client_id", "AZURE_CLIENT_ID", client),
+        )
+        if not value
+    ]
+    if missing:
+        raise ValueError(f"Azure credential is missing {' and '.join(missing)}")
+    assert tenant is not None  # checked just above
+    assert client is not None
+    return EntraSettings(
+        tenant_id=check_tenant(tenant),
+        client_id=client,
+        token_path=os.path.abspath(resolve_token_path(token_path, "AZURE_FEDERATED_TOKEN_FILE")),
+        authority=_authority(authority_host),
+    )
