@@ -21,7 +21,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from ..claims import decode_claims
-from .server import LoopbackServer, RecordedRequest, Reply
+from .server import LoopbackServer, LoopbackService, RecordedRequest, Reply
 
 __all__ = ["STS_NAMESPACE", "FakeSts", "MotoServer", "sts_error_xml", "sts_success_xml"]
 
@@ -86,7 +86,7 @@ def _claims(token: str) -> dict[str, Any]:
     return {"sub": claims.subject, "aud": (claims.audiences or ("",))[0], "iss": claims.issuer}
 
 
-class FakeSts:
+class FakeSts(LoopbackService):
     """STS on ``127.0.0.1``: issues credentials living ``lifetime`` seconds (or ``DurationSeconds``), or, after
     :meth:`fail_with`, the error you chose. ``issued`` lists the credentials handed out, newest last."""
 
@@ -98,26 +98,9 @@ class FakeSts:
         self._lock = threading.Lock()
 
     @property
-    def url(self) -> str:
-        return self.server.url
-
-    @property
     def calls(self) -> list[RecordedRequest]:
         """Every ``AssumeRoleWithWebIdentity`` request received."""
         return self.server.calls("POST", "/")
-
-    def start(self) -> FakeSts:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> FakeSts:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def fail_with(self, code: str | None, status: int = 400, message: str | None = None) -> None:
         """Answer every exchange from now on with STS error ``code`` (None: issue credentials again)."""

@@ -24,7 +24,7 @@ import jwt
 
 from ..azure.config import AZURE_AUDIENCE
 from ..azure.exchange import ASSERTION_TYPE
-from .server import LoopbackServer, RecordedRequest, Reply
+from .server import LoopbackServer, LoopbackService, RecordedRequest, Reply
 
 __all__ = ["AZURE_AUDIENCE", "FakeEntra", "FederatedCredential", "aadsts_error"]
 
@@ -60,7 +60,7 @@ def aadsts_error(code: int, message: str, *, error: str = "invalid_request", sta
     )
 
 
-class FakeEntra:
+class FakeEntra(LoopbackService):
     """Entra ID's v2.0 token endpoint for one tenant and one app, on ``127.0.0.1``.
 
     ``token_path`` is the file whose current content every assertion must equal. ``lifetime`` is the issued
@@ -91,24 +91,6 @@ class FakeEntra:
         self._queued: deque[Reply] = deque()
         self._outage: Reply | None = None
         self._lock = threading.Lock()
-
-    @property
-    def url(self) -> str:
-        """The authority host to configure: ``http://127.0.0.1:PORT``."""
-        return self.server.url
-
-    def start(self) -> FakeEntra:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> FakeEntra:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def token_requests(self) -> list[RecordedRequest]:
         """Every request to the token endpoint (any tenant path is logged by the server too)."""

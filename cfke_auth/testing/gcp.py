@@ -26,7 +26,7 @@ from ..gcp.names import WorkloadProvider
 from ..rfc8693 import ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE
 from ..rfc8693 import TOKEN_EXCHANGE_GRANT as TOKEN_EXCHANGE
 from .issuer import OidcIssuer
-from .server import LoopbackServer, RecordedRequest, Reply
+from .server import LoopbackServer, LoopbackService, RecordedRequest, Reply
 
 __all__ = ["DEFAULT_PROVIDER", "MAX_SUBJECT_TOKEN_LIFETIME", "RESOURCE_PATH", "GoogleFake", "IssuedToken"]
 
@@ -62,7 +62,7 @@ def _api_error(code: int, status: str, message: str) -> Reply:
 
 
 @dataclass
-class GoogleFake:
+class GoogleFake(LoopbackService):
     """Google STS + IAM Credentials for ``provider``, trusting ``issuer`` and reading the pod token at ``token_path``.
 
     ``allowed_audiences`` defaults to the provider's own audience (with or without ``https:``), as Google does when
@@ -87,24 +87,6 @@ class GoogleFake:
         self._lock = threading.Lock()
         self.server.routes[("POST", "/v1/token")] = self._token
         self.server.routes[("GET", RESOURCE_PATH)] = self._resource
-
-    @property
-    def url(self) -> str:
-        """Base URL of both services (pass it as ``sts_endpoint_url`` and ``iam_endpoint_url``)."""
-        return self.server.url
-
-    def start(self) -> GoogleFake:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> GoogleFake:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def bind(self, service_account: str, member: str) -> None:
         """Grant ``member`` ``roles/iam.workloadIdentityUser`` on ``service_account`` (creating the account)."""

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from .server import LoopbackServer, RecordedRequest, Reply
+from .server import LoopbackServer, LoopbackService, RecordedRequest, Reply
 
 __all__ = ["EXTENDED_LIFETIME", "WARN_AFTER", "OidcIssuer", "kubernetes_key_id"]
 
@@ -29,7 +29,7 @@ def kubernetes_key_id(public_key: rsa.RSAPublicKey) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()
 
 
-class OidcIssuer:
+class OidcIssuer(LoopbackService):
     """Serves ``/.well-known/openid-configuration`` and ``/openid/v1/jwks`` under ``issuer`` and signs tokens.
 
     The issuer URL is ``http://127.0.0.1:PORT/v1/clusters/CLUSTER_ID``, the shape of a CFKE issuer on loopback,
@@ -46,19 +46,6 @@ class OidcIssuer:
         self.issuer = issuer or f"{self.server.url}{prefix}"
         self.server.routes[("GET", f"{prefix}/.well-known/openid-configuration")] = self._discovery
         self.server.routes[("GET", f"{prefix}/openid/v1/jwks")] = self._jwks
-
-    def start(self) -> OidcIssuer:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> OidcIssuer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def jwks(self) -> dict[str, Any]:

@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["Handler", "LoopbackServer", "RecordedRequest", "Reply"]
+__all__ = ["Handler", "LoopbackServer", "LoopbackService", "RecordedRequest", "Reply"]
 
 
 @dataclass(frozen=True)
@@ -158,3 +158,31 @@ class LoopbackServer:
                 """Silence the per-request stderr line."""
 
         return _Handler
+
+
+S = TypeVar("S", bound="LoopbackService")
+
+
+class LoopbackService:
+    """A fake endpoint served by one :class:`LoopbackServer`, ``self.server``: ``url``, ``start()``, ``stop()`` and
+    ``with`` delegate to it."""
+
+    server: LoopbackServer
+
+    @property
+    def url(self) -> str:
+        """The server's base URL, ``http://127.0.0.1:PORT``."""
+        return self.server.url
+
+    def start(self: S) -> S:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def __enter__(self: S) -> S:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
