@@ -12,12 +12,12 @@ import time
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
+from ..azure.config import AZURE_AUDIENCE
 from ..claims import TokenClaims
 from ..errors import CfkeAuthError
 from ..source import TokenSource, resolve_token_path
 from ._format import duration, print_json
 
-AZURE_AUDIENCE = "api://AzureADTokenExchange"
 #: Entra ID refuses assertions that live longer than this (AADSTS70023); Google STS documents 48 hours.
 AZURE_MAX_LIFETIME = 24 * 3600
 
