@@ -57,3 +57,13 @@ def test_verify_flag(cfke_token_file: TokenFile, capsys: pytest.CaptureFixture[s
     assert "signature verified" in capsys.readouterr().out
     assert main(["token", "--verify", "--audience", "other", "--json"]) == 1
     assert "InvalidAudience" in capsys.readouterr().err
+
+
+def test_a_command_loads_only_its_own_module(cfke_token_file: TokenFile) -> None:
+    code = (
+        "import sys; from cfke_auth.cli import main; status = main(['token', '--json']); "
+        "loaded = sorted(m for m in sys.modules if m.startswith(('cfke_auth.aws', 'cfke_auth.gcp', 'cfke_auth.azure', "
+        "'httpx', 'boto3', 'google', 'azure'))); print(status, loaded, file=sys.stderr)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stderr.strip() == "0 []"
