@@ -134,9 +134,25 @@ def test_region_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_region("us-gov-west-1") == "us-gov-west-1"
 
 
-def test_bad_region_is_a_value_error() -> None:
+@pytest.mark.parametrize("region", ["Frankfurt", "eu-west-1\n", " eu-west-1"])
+def test_bad_region_is_a_value_error(region: str) -> None:
     with pytest.raises(ValueError, match="region"):
-        resolve_region("Frankfurt")
+        resolve_region(region)
+
+
+def test_no_fips_endpoint_outside_the_commercial_partition(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_USE_FIPS_ENDPOINT", "true")
+    with pytest.raises(ValueError, match="no FIPS endpoint"):
+        resolve_sts_endpoint(None, "cn-north-1")
+
+
+def test_trailing_newlines_are_not_valid_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match="role_arn"):
+        resolve_role_arn("arn:aws:iam::123456789012:role/app\n")
+    with pytest.raises(ValueError, match="session_name"):
+        resolve_session_name("name\n")
+    monkeypatch.setenv("AWS_ROLE_SESSION_NAME", "")
+    assert resolve_session_name(None) is None  # empty means unset
 
 
 @pytest.mark.parametrize(
@@ -147,6 +163,11 @@ def test_bad_region_is_a_value_error() -> None:
         ("eu-central-1", False, "https://sts.eu-central-1.amazonaws.com"),
         ("us-east-2", True, "https://sts-fips.us-east-2.amazonaws.com"),
         ("cn-north-1", False, "https://sts.cn-north-1.amazonaws.com.cn"),
+        ("us-gov-west-1", False, "https://sts.us-gov-west-1.amazonaws.com"),
+        ("us-gov-west-1", True, "https://sts.us-gov-west-1.amazonaws.com"),
+        ("us-iso-east-1", False, "https://sts.us-iso-east-1.c2s.ic.gov"),
+        ("us-isob-east-1", False, "https://sts.us-isob-east-1.sc2s.sgov.gov"),
+        ("eusc-de-east-1", False, "https://sts.eusc-de-east-1.amazonaws.eu"),
     ],
 )
 def test_regional_and_fips_endpoints(

@@ -25,8 +25,8 @@ __all__ = [
 
 MIN_DURATION = 900
 MAX_DURATION = 43200
-_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$", re.ASCII)
-_SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$", re.ASCII)
+_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}", re.ASCII)
+_SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
 _NOT_ALLOWED = re.compile(r"[^\w+=,.@-]+", re.ASCII)
 _HASH_CHARS = 8
 
@@ -36,7 +36,7 @@ def resolve_role_arn(role_arn: str | None) -> str:
     arn = role_arn or os.environ.get("AWS_ROLE_ARN")
     if not arn:
         raise ValueError("role_arn is required: pass it or set AWS_ROLE_ARN (arn:aws:iam::ACCOUNT_ID:role/NAME)")
-    if not _ROLE_ARN.match(arn):
+    if not _ROLE_ARN.fullmatch(arn):
         raise ValueError(f"role_arn {arn!r} is not an IAM role ARN of the form arn:aws:iam::ACCOUNT_ID:role/NAME")
     return arn
 
@@ -62,10 +62,10 @@ def resolve_duration(duration_seconds: int | None) -> int | None:
 
 def resolve_session_name(session_name: str | None) -> str | None:
     """The session name: the argument, else ``AWS_ROLE_SESSION_NAME``; None means "derive it from the token"."""
-    name = session_name or os.environ.get("AWS_ROLE_SESSION_NAME")
+    name = session_name or os.environ.get("AWS_ROLE_SESSION_NAME") or None
     if name is None:
         return None
-    if not _SESSION_NAME.match(name):
+    if not _SESSION_NAME.fullmatch(name):
         raise ValueError(
             f"session_name {name!r} is not a valid role session name: 2-64 characters of letters, digits and +=,.@_-"
         )

@@ -16,7 +16,16 @@ from ..http import check_endpoint
 __all__ = ["GLOBAL_ENDPOINT", "resolve_region", "resolve_sts_endpoint"]
 
 GLOBAL_ENDPOINT = "https://sts.amazonaws.com"
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+_REGION = re.compile(r"[a-z]{2,4}(-[a-z]+)+-\d{1,2}")
+#: DNS suffix of each partition other than the commercial one (amazonaws.com), by region prefix; longest first.
+_PARTITION_SUFFIXES = (
+    ("us-isob-", "sc2s.sgov.gov"),
+    ("us-isof-", "csp.hci.ic.gov"),
+    ("us-iso-", "c2s.ic.gov"),
+    ("eu-isoe-", "cloud.adc-e.uk"),
+    ("eusc-", "amazonaws.eu"),
+    ("cn-", "amazonaws.com.cn"),
+)
 
 
 def _env_true(name: str) -> bool:
@@ -28,7 +37,7 @@ def resolve_region(region_name: str | None = None) -> str | None:
 
     Raises ``ValueError`` for a value that is not shaped like an AWS region (``eu-central-1``)."""
     region = region_name or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
-    if region is not None and not _REGION.match(region):
+    if region is not None and not _REGION.fullmatch(region):
         raise ValueError(f"region {region!r} is not an AWS region name such as 'eu-central-1'")
     return region
 
@@ -45,5 +54,9 @@ def resolve_sts_endpoint(sts_endpoint_url: str | None = None, region: str | None
     fips = _env_true("AWS_USE_FIPS_ENDPOINT")
     if region is None:
         return "https://sts-fips.us-east-1.amazonaws.com" if fips else GLOBAL_ENDPOINT
-    domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-    return f"https://{'sts-fips' if fips else 'sts'}.{region}.{domain}"
+    domain = next((suffix for prefix, suffix in _PARTITION_SUFFIXES if region.startswith(prefix)), "amazonaws.com")
+    if fips and domain == "amazonaws.com" and not region.startswith("us-gov-"):
+        return f"https://sts-fips.{region}.{domain}"
+    if fips and not region.startswith("us-gov-"):
+        raise ValueError(f"AWS_USE_FIPS_ENDPOINT is set, but STS has no FIPS endpoint in region {region!r}")
+    return f"https://sts.{region}.{domain}"  # in GovCloud the regular endpoint is the FIPS one
