@@ -75,10 +75,11 @@ class _State(Generic[T]):
 class RefreshingCredential(Generic[T]):
     """A credential value that refreshes itself through ``fetch`` (threads) or ``afetch`` (asyncio).
 
-    ``name`` labels log lines and errors. ``refresh_fraction`` is where in the lifetime a refresh starts (plus up to
-    ``jitter`` more), ``safety_margin`` how long before expiry a value stops being served (capped at a tenth of the
-    lifetime), ``backoff_base``/``backoff_cap`` the retry schedule after failures, and ``wait_timeout`` how long a
-    caller waits for someone else's exchange before giving up with a retryable :class:`ExchangeError`.
+    ``name`` labels log lines, ``provider`` the errors the engine raises itself (default: ``name``).
+    ``refresh_fraction`` is where in the lifetime a refresh starts (plus up to ``jitter`` more), ``safety_margin`` how
+    long before expiry a value stops being served (capped at a tenth of the lifetime), ``backoff_base``/
+    ``backoff_cap`` the retry schedule after failures, and ``wait_timeout`` how long a caller waits for someone
+    else's exchange before giving up with a retryable :class:`ExchangeError`.
     """
 
     def __init__(
@@ -87,6 +88,7 @@ class RefreshingCredential(Generic[T]):
         afetch: Callable[[], Awaitable[Issued[T]]] | None = None,
         *,
         name: str,
+        provider: str | None = None,
         refresh_fraction: float = 0.75,
         jitter: float = 0.05,
         safety_margin: float = 60.0,
@@ -99,6 +101,7 @@ class RefreshingCredential(Generic[T]):
         self._fetch = fetch
         self._afetch = afetch
         self.name = name
+        self.provider = provider or name
         self._refresh_fraction = refresh_fraction
         self._jitter = jitter
         self._safety_margin = safety_margin
@@ -225,7 +228,7 @@ class RefreshingCredential(Generic[T]):
     def _call(self, fetch: Callable[[], Issued[T]]) -> Issued[T]:
         self._attempts += 1
         try:
-            return fetch()
+            return self._arrived(fetch())
         except Exception as exc:
             self._failed(exc)
             raise
@@ -233,10 +236,24 @@ class RefreshingCredential(Generic[T]):
     async def _acall(self, afetch: Callable[[], Awaitable[Issued[T]]]) -> Issued[T]:
         self._attempts += 1
         try:
-            return await afetch()
+            return self._arrived(await afetch())
         except Exception as exc:
             self._failed(exc)
             raise
+
+    def _arrived(self, issued: Issued[T]) -> Issued[T]:
+        """``issued``, unless it expired before it arrived: counted as a failed attempt (backoff applies), not a
+        success that would make every following call exchange again."""
+        if issued.expires_at <= _time():
+            raise ExchangeError(
+                f"the exchange returned a value that expires at {issued.expires_at:.0f} (epoch seconds), already past "
+                "on this machine's clock",
+                provider=self.provider,
+                code="expired-on-arrival",
+                retryable=True,
+                hint="this machine's clock is ahead of the issuer's: check the node's time synchronisation (NTP)",
+            )
+        return issued
 
     def _usable(self, state: _State[T] | None) -> bool:
         return state is not None and _time() < state.usable_until
@@ -301,7 +318,7 @@ class RefreshingCredential(Generic[T]):
     def _wait_timeout_error(self) -> ExchangeError:
         return ExchangeError(
             f"waited {self._wait_timeout:.0f} s for another caller's exchange to finish",
-            provider=self.name,
+            provider=self.provider,
             code="timeout",
             retryable=True,
         )

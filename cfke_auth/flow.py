@@ -129,4 +129,4 @@ def refreshing(factory: FlowFactory[T], source: TokenSource, *, provider: str, n
     async def afetch() -> Issued[T]:
         return await arun(factory, source, provider)
 
-    return RefreshingCredential(fetch, afetch, name=name)
+    return RefreshingCredential(fetch, afetch, name=name, provider=provider)

@@ -269,3 +269,36 @@ def test_child_after_fork_gets_fresh_locks_and_clients(fake: FakeExchange) -> No
     holder.join()
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_value_expired_on_arrival_is_a_failure_with_backoff(clock: time_machine.Coordinates) -> None:
+    calls = []
+
+    def fetch() -> Issued[str]:
+        calls.append(1)
+        return Issued("stale", time.time() - 30)  # the issuer's clock is behind ours
+
+    cred = RefreshingCredential(fetch, name="fake sts arn:x", provider="fake-sts")
+    for _ in range(20):
+        with pytest.raises(ExchangeError) as info:
+            cred.get()
+    assert info.value.code == "expired-on-arrival"
+    assert info.value.provider == "fake-sts"
+    assert "NTP" in (info.value.hint or "")
+    assert len(calls) == 1  # the backoff window holds the other 19 calls
+
+
+def test_engine_errors_carry_the_provider_not_the_label(fake: FakeExchange) -> None:
+    cred = RefreshingCredential(fake, name="fake arn:aws:iam::1:role/x", provider="fake", wait_timeout=0.1)
+    fake.gate.clear()
+    holder = threading.Thread(target=cred.get)
+    holder.start()
+    try:
+        while fake.calls == 0:
+            time.sleep(0.01)
+        with pytest.raises(ExchangeError) as info:
+            cred.get()
+        assert info.value.provider == "fake"
+    finally:
+        fake.gate.set()
+        holder.join()
