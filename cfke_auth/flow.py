@@ -100,7 +100,7 @@ def run(factory: FlowFactory[T], source: TokenSource, provider: str) -> Issued[T
 
 async def arun(factory: FlowFactory[T], source: TokenSource, provider: str) -> Issued[T]:
     """Run a flow on the running event loop; reading the token file happens in a worker thread."""
-    client = async_client()
+    client = await async_client()
     flow = _retrying_stale(factory, source)
     reply: Reply = None
     try:

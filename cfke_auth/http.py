@@ -70,19 +70,31 @@ class _LazyTLS(httpx.BaseTransport):
 
 
 class _LazyAsyncTLS(httpx.AsyncBaseTransport):
-    """The ``https://`` transport of an async client, built on its first request (one event loop: no lock)."""
+    """The ``https://`` transport of an async client, built on its first request in a worker thread: loading the CA
+    bundle is blocking file I/O that must not stall the event loop."""
 
     def __init__(self) -> None:
-        self._transport: httpx.AsyncHTTPTransport | None = None
+        self._transport: asyncio.Future[httpx.AsyncHTTPTransport] | None = None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if self._transport is None:
-            self._transport = httpx.AsyncHTTPTransport()
-        return await self._transport.handle_async_request(request)
+        import asyncio
+
+        if self._transport is None:  # one event loop: no lock needed, concurrent first requests share the future
+            self._transport = asyncio.ensure_future(asyncio.to_thread(httpx.AsyncHTTPTransport))
+        return await (await self._transport).handle_async_request(request)
 
     async def aclose(self) -> None:
         if self._transport is not None:
-            await self._transport.aclose()
+            await (await self._transport).aclose()
+
+
+def _new_async_client() -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=_LazyAsyncTLS(),
+        mounts={"http://": httpx.AsyncHTTPTransport(verify=False)},  # plain http: no TLS to verify
+        timeout=TIMEOUT,
+        headers={"User-Agent": _USER_AGENT},
+    )
 
 
 class _Clients:
@@ -108,19 +120,15 @@ class _Clients:
                 client = self._sync
         return client
 
-    def for_loop(self) -> httpx.AsyncClient:
+    async def for_loop(self) -> httpx.AsyncClient:
         import asyncio
 
         loop = asyncio.get_running_loop()
         client = self._async.get(loop)
         if client is None:
-            client = httpx.AsyncClient(
-                transport=_LazyAsyncTLS(),
-                mounts={"http://": httpx.AsyncHTTPTransport(verify=False)},  # plain http: no TLS to verify
-                timeout=TIMEOUT,
-                headers={"User-Agent": _USER_AGENT},
-            )
-            self._async[loop] = client
+            # Built in a worker thread: the first build imports httpcore's transports, blocking file I/O.
+            client = await asyncio.to_thread(_new_async_client)
+            client = self._async.setdefault(loop, client)
         return client
 
     def _after_fork(self) -> None:
@@ -138,6 +146,6 @@ def sync_client() -> httpx.Client:
     return _clients.sync()
 
 
-def async_client() -> httpx.AsyncClient:
-    """The shared async client of the running event loop."""
-    return _clients.for_loop()
+async def async_client() -> httpx.AsyncClient:
+    """The shared async client of the running event loop (built off the loop the first time)."""
+    return await _clients.for_loop()
