@@ -147,8 +147,15 @@ class RefreshingCredential(Generic[T]):
             return state.value
         return await self._aget_slow()
 
-    def invalidate(self) -> None:
-        """Drop the held value, so the next caller exchanges afresh (after a provider revoked it, say)."""
+    def invalidate(self, rejected: T | None = None) -> None:
+        """Drop the held value, so the next caller exchanges afresh (after a service refused it, say).
+
+        With ``rejected``, only if that is still the held value: when many requests are refused with the same value,
+        one exchange replaces it, and a value another caller already renewed is kept.
+        """
+        state = self._state
+        if rejected is not None and (state is None or state.value is not rejected):
+            return
         self._state = None
         self._next_attempt_at = 0.0
 

@@ -178,18 +178,20 @@ class TokenExchangeAuth(httpx.Auth):
         return (await self.credential.aget()).token
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = f"Bearer {self.token()}"
+        sent = self.credential.get()
+        request.headers["Authorization"] = f"Bearer {sent.token}"
         response = yield request
         if response.status_code == 401:
-            self.credential.invalidate()
+            self.credential.invalidate(sent)
             request.headers["Authorization"] = f"Bearer {self.token()}"
             yield request
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        request.headers["Authorization"] = f"Bearer {await self.atoken()}"
+        sent = await self.credential.aget()
+        request.headers["Authorization"] = f"Bearer {sent.token}"
         response = yield request
         if response.status_code == 401:
-            self.credential.invalidate()
+            self.credential.invalidate(sent)
             request.headers["Authorization"] = f"Bearer {await self.atoken()}"
             yield request
 
@@ -198,7 +200,7 @@ def get_token_exchange_auth(
     token_url: str,
     *,
     audience: str | None = None,
-    scopes: tuple[str, ...] | list[str] = (),
+    scopes: str | tuple[str, ...] | list[str] = (),
     resource: str | None = None,
     requested_token_type: str = ACCESS_TOKEN_TYPE,
     client_id: str | None = None,
@@ -213,7 +215,7 @@ def get_token_exchange_auth(
     exchange = TokenExchange(
         check_endpoint(token_url, what="token_url"),
         audience,
-        tuple(scopes),
+        (scopes,) if isinstance(scopes, str) else tuple(scopes),
         resource,
         requested_token_type,
         JWT_TOKEN_TYPE,

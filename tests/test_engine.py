@@ -302,3 +302,14 @@ def test_engine_errors_carry_the_provider_not_the_label(fake: FakeExchange) -> N
     finally:
         fake.gate.set()
         holder.join()
+
+
+def test_invalidate_a_rejected_value_only_if_still_held(fake: FakeExchange) -> None:
+    cred = RefreshingCredential(fake, name="fake")
+    first = cred.get()
+    cred.invalidate(first)
+    second = cred.get()
+    assert second == "value-2"
+    cred.invalidate(first)  # a late rejection of the old value keeps the renewed one
+    assert cred.get() == "value-2"
+    assert fake.calls == 2

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import time_machine
+from conftest import run_threads
 from google.auth import credentials as ga_credentials
 from google.auth import exceptions as ga_exceptions
 from google.auth.transport.requests import AuthorizedSession, Request
@@ -102,6 +103,20 @@ def test_authorized_session_sends_the_issued_token(gcp_fake: GoogleFake) -> None
     assert answer.json()["service_account"] == SA
     (seen,) = gcp_fake.server.calls("GET", RESOURCE_PATH)
     assert seen.headers["authorization"] == f"Bearer {creds.token}"
+
+
+def test_a_401_makes_authorized_session_get_a_new_token_once(gcp_fake: GoogleFake) -> None:
+    creds = creds_for(gcp_fake)
+    session = AuthorizedSession(creds)
+    assert session.get(gcp_fake.url + RESOURCE_PATH).status_code == 200
+    revoked = creds.token
+    gcp_fake.issued.clear()  # Google revoked every token it issued: the held one is now refused with 401
+
+    results = run_threads(8, lambda: AuthorizedSession(creds).get(gcp_fake.url + RESOURCE_PATH).status_code)
+
+    assert results == [200] * 8
+    assert creds.token != revoked
+    assert len(gcp_fake.sts_calls()) == 2  # one exchange replaced the refused token, for all eight requests
 
 
 def test_quota_project_header_and_copies(gcp_fake: GoogleFake) -> None:

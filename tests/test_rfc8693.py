@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import logging
 from collections.abc import Iterator
 
 import httpx
@@ -55,11 +54,12 @@ def test_client_authentication(cfke_token_file: TokenFile) -> None:
         assert auth.token() == server.issued[-1]
         header = server.requests[0].headers["authorization"]
         assert header == "Basic " + base64.b64encode(b"app+one:s3cr3t%3Awith%26odd%3Dchars").decode()
-        wrong = get_token_exchange_auth(f"{server.url}/token", client_id="app one", client_secret="nope")
+        wrong_secret = "wrong-secret-0123456789"
+        wrong = get_token_exchange_auth(f"{server.url}/token", client_id="app one", client_secret=wrong_secret)
         with pytest.raises(ExchangeError) as info:
             wrong.token()
         assert info.value.code == "invalid_client"
-        assert_no_secrets([secret, "nope" * 3], repr(auth), repr(wrong), str(info.value))
+        assert_no_secrets([secret, wrong_secret], repr(auth), repr(wrong), str(info.value))
 
 
 def test_a_401_gets_one_retry_with_a_fresh_token(endpoint: TokenExchangeServer) -> None:
@@ -68,6 +68,19 @@ def test_a_401_gets_one_retry_with_a_fresh_token(endpoint: TokenExchangeServer) 
         client.get(f"{endpoint.url}/api")
         endpoint.issued.append("revoked-elsewhere")  # the service no longer accepts the held token
         assert client.get(f"{endpoint.url}/api").status_code == 200
+    assert len(endpoint.calls("POST", "/token")) == 2
+
+
+def test_concurrent_401s_with_one_token_cause_one_exchange(endpoint: TokenExchangeServer) -> None:
+    auth = get_token_exchange_auth(f"{endpoint.url}/token", audience="many-401")
+    auth.token()
+    endpoint.issued.append("revoked-elsewhere")  # the held token is refused from now on
+
+    def call() -> int:
+        with httpx.Client(auth=auth) as client:
+            return client.get(f"{endpoint.url}/api").status_code
+
+    assert run_threads(32, call) == [200] * 32
     assert len(endpoint.calls("POST", "/token")) == 2
 
 
@@ -112,8 +125,7 @@ def test_expired_subject_is_reread(endpoint: TokenExchangeServer, cfke_token_fil
     assert sent[1:] == [sent[0], fresh]  # the stale one was refused as expired, re-read, and retried once
 
 
-def test_not_json_is_said_plainly(endpoint: TokenExchangeServer, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG)
+def test_not_json_is_said_plainly(endpoint: TokenExchangeServer) -> None:
     auth = get_token_exchange_auth(f"{endpoint.url}/token", audience="outage")
     with endpoint.outage(502), pytest.raises(ExchangeError) as info:
         auth.token()
@@ -129,6 +141,11 @@ def test_success_without_a_token_is_malformed(endpoint: TokenExchangeServer) -> 
     with pytest.raises(ExchangeError, match="access_token") as info:
         get_token_exchange_auth(f"{endpoint.url}/token", audience="malformed").token()
     assert info.value.code == "malformed-response"
+
+
+def test_a_scope_string_is_one_scope(endpoint: TokenExchangeServer) -> None:
+    get_token_exchange_auth(f"{endpoint.url}/token", audience="scope-str", scopes="orders:read").token()
+    assert endpoint.calls("POST", "/token")[-1].form()["scope"] == "orders:read"
 
 
 def test_same_parameters_share_one_credential(endpoint: TokenExchangeServer) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -60,14 +61,33 @@ class GcpCredentials(ga_credentials.Scoped, ga_credentials.CredentialsWithQuotaP
     """
 
     def __init__(self, exchange: GcpExchange, token_path: str, quota_project_id: str | None = None) -> None:
+        self._held: AccessToken | None = None  # the one source of token and expiry, replaced in one assignment
         super().__init__()  # type: ignore[no-untyped-call]
         self._exchange = exchange
         self._token_path = token_path
         self._engine = _engine(exchange, token_path)
         self._scopes = list(exchange.scopes)
         self._quota_project_id = quota_project_id
-        self._held: AccessToken | None = None
-        self.token: str | None = None
+
+    @property
+    def token(self) -> str | None:
+        """The current access token (None before the first refresh)."""
+        held = self._held
+        return held.token if held is not None else None
+
+    @token.setter
+    def token(self, _: object) -> None:
+        """google-auth's constructor assigns None here; the held value stays the source of truth."""
+
+    @property
+    def expiry(self) -> datetime | None:
+        """When the current token expires (naive UTC, as google-auth compares it)."""
+        held = self._held
+        return held.expiry if held is not None else None
+
+    @expiry.setter
+    def expiry(self, _: object) -> None:
+        """google-auth's constructor assigns None here; the held value stays the source of truth."""
 
     def __repr__(self) -> str:  # never the token
         target = self._exchange.service_account or self._exchange.provider.audience
@@ -90,13 +110,16 @@ class GcpCredentials(ga_credentials.Scoped, ga_credentials.CredentialsWithQuotaP
             raise GcpRefreshError(  # type: ignore[no-untyped-call]
                 str(exc), retryable=getattr(exc, "retryable", False)
             ) from exc
-        if value is not self._held:
-            self._held, self.token, self.expiry = value, value.token, value.expiry
+        self._held = value
         return value
 
     def refresh(self, request: Any) -> None:
-        """Make ``token`` and ``expiry`` current. The engine exchanges only when its value is due for renewal, so
-        callers refreshing on every 401 or every ``valid`` check do not stampede Google STS."""
+        """Make ``token`` and ``expiry`` current. google-auth refreshes a token it still considers valid only after
+        an API answered 401: then the held token is dropped and replaced -- once, however many requests were refused
+        with it. Otherwise the engine's current value is taken, so refreshing often does not stampede Google STS."""
+        held = self._held
+        if held is not None and self.valid:
+            self._engine.invalidate(held)
         self._current()
 
     def before_request(self, request: Any, method: str, url: str, headers: MutableMapping[str, str]) -> None:
