@@ -56,7 +56,7 @@ def send(request: httpx.Request) -> Generator[Step, Reply, httpx.Response]:
     return reply
 
 
-def _transport_error(exc: httpx.TransportError, request: httpx.Request, provider: str) -> ExchangeError:
+def _transport_error(exc: httpx.RequestError, request: httpx.Request, provider: str) -> ExchangeError:
     url = request.url.copy_with(query=None)
     code = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection"
     return ExchangeError(
@@ -90,7 +90,7 @@ def run(factory: FlowFactory[T], source: TokenSource, provider: str) -> Issued[T
             if isinstance(step, httpx.Request):
                 try:
                     reply = client.send(step)
-                except httpx.TransportError as exc:
+                except httpx.RequestError as exc:  # transport failures, undecodable bodies, redirect loops
                     raise _transport_error(exc, step, provider) from None
             else:
                 reply = source.token()
@@ -109,7 +109,7 @@ async def arun(factory: FlowFactory[T], source: TokenSource, provider: str) -> I
             if isinstance(step, httpx.Request):
                 try:
                     reply = await client.send(step)
-                except httpx.TransportError as exc:
+                except httpx.RequestError as exc:  # transport failures, undecodable bodies, redirect loops
                     raise _transport_error(exc, step, provider) from None
             else:
                 import asyncio

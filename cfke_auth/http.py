@@ -41,6 +41,8 @@ def check_endpoint(url: str, *, what: str) -> str:
     """Return ``url`` (without a trailing slash) if a token may be sent there: ``https://``, or ``http://`` to a
     loopback host (tests, local emulators). Raises ``ValueError`` naming ``what`` otherwise."""
     parts = urlsplit(url)
+    if parts.username or parts.password:
+        raise ValueError(f"{what} must not carry credentials in its URL (they would end up in logs and errors)")
     if parts.scheme == "https" and parts.hostname:
         return url.rstrip("/")
     if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):

@@ -3,6 +3,7 @@ trust-policy, run as real processes."""
 
 from __future__ import annotations
 
+import calendar
 import json
 import os
 import subprocess
@@ -45,7 +46,7 @@ def test_credential_process_prints_version_1_json(cfke_token_file: TokenFile, cf
         "SessionToken": issued["session_token"],
         "Expiration": output["Expiration"],
     }
-    expires = time.mktime(time.strptime(output["Expiration"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+    expires = calendar.timegm(time.strptime(output["Expiration"], "%Y-%m-%dT%H:%M:%SZ"))
     assert 3500 < expires - time.time() <= 3600
 
 

@@ -204,34 +204,54 @@ def test_expired_token_twice_is_a_stale_token_error(cfke_token_file: TokenFile, 
 
 
 @pytest.mark.parametrize(
-    ("status", "content_type", "body", "retryable"),
+    ("status", "content_type", "body", "retryable", "said"),
     [
-        (200, "text/html", "<html><body>proxy login</body></html>", False),
-        (502, "text/html", "<html>Bad Gateway</html>", True),
-        (403, "application/json", '{"message": "forbidden"}', False),
-        (200, "text/xml", "<AssumeRoleWithWebIdentityResponse/>", False),
+        (200, "text/html", "<html><body>proxy login TOKEN</body></html>", False, "HTTP 200"),
+        (502, "text/html", "<html>Bad Gateway TOKEN</html>", True, "HTTP 502"),
+        (403, "application/json", '{"message": "forbidden TOKEN"}', False, "HTTP 403"),
+        (
+            200,
+            "text/xml",
+            "<AssumeRoleWithWebIdentityResponse><Echo>TOKEN</Echo></AssumeRoleWithWebIdentityResponse>",
+            False,
+            "lacks credentials",
+        ),
         (
             400,
             "text/xml",
-            '<!DOCTYPE x [<!ENTITY a "b">]><ErrorResponse><Error><Code>&a;</Code></Error></ErrorResponse>',
+            '<!DOCTYPE x [<!ENTITY a "Throttling">]><ErrorResponse><Error><Code>&a;</Code>'
+            "<Message>TOKEN</Message></Error></ErrorResponse>",
             False,
+            "is not an STS ErrorResponse",
         ),
     ],
 )
 def test_answer_that_is_not_sts_xml_is_described_not_echoed(
-    cfke_token_file: TokenFile, status: int, content_type: str, body: str, retryable: bool
+    cfke_token_file: TokenFile, status: int, content_type: str, body: str, retryable: bool, said: str
 ) -> None:
     token = cfke_token_file.token
     assert token is not None
-    route = {("POST", "/"): lambda _: Reply.text(body + token, status, content_type)}
+    route = {("POST", "/"): lambda _: Reply.text(body.replace("TOKEN", token), status, content_type)}
     with LoopbackServer(route) as server, pytest.raises(ExchangeError) as info:
         _exchange(server.url, cfke_token_file)
     exc = info.value
     assert (exc.code, exc.status, exc.retryable) == ("unexpected-response", status, retryable)
     assert f"HTTP {status}" in exc.message
+    assert said in exc.message
     assert content_type in exc.message
     assert token not in str(exc)
     assert "proxy login" not in str(exc)
+
+
+def test_an_entity_hidden_in_utf16_is_not_parsed(cfke_token_file: TokenFile) -> None:
+    body = (
+        '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE x [<!ENTITY a "Throttling">]>'
+        "<ErrorResponse><Error><Code>&a;</Code></Error></ErrorResponse>"
+    ).encode("utf-16")
+    route = {("POST", "/"): lambda _: Reply(400, body, {"Content-Type": "text/xml"})}
+    with LoopbackServer(route) as server, pytest.raises(ExchangeError) as info:
+        _exchange(server.url, cfke_token_file)
+    assert info.value.code == "unexpected-response"  # not the Throttling the entity would have expanded to
 
 
 def test_sts_message_echoing_the_token_is_scrubbed(cfke_token_file: TokenFile, cfke_fake_sts: FakeSts) -> None:

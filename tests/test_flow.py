@@ -137,3 +137,8 @@ def test_endpoints_allowed(url: str) -> None:
 def test_endpoints_refused(url: str) -> None:
     with pytest.raises(ValueError, match="endpoint"):
         check_endpoint(url, what="endpoint")
+
+
+def test_endpoint_with_credentials_in_the_url_is_refused() -> None:
+    with pytest.raises(ValueError, match="must not carry credentials"):
+        check_endpoint("https://client:secret@idp.example.com/token", what="token_url")

@@ -1,8 +1,9 @@
 """Reading STS's XML answers: namespace-blind lookups over a document that may not declare entities.
 
 STS answers in the ``https://sts.amazonaws.com/doc/2011-06-15/`` namespace, emulators sometimes in none; lookups
-here match local names only. A document with a ``<!DOCTYPE`` is refused before parsing, so no entity can be
-declared or expanded (STS never sends one), which makes the standard library's parser safe for this input.
+here match local names only. The body must be UTF-8 (STS's only encoding) and a document with a ``<!DOCTYPE`` is
+refused before parsing, so no entity can be declared or expanded (STS never sends one) -- not even one hidden in
+another encoding -- which makes the standard library's parser safe for this input.
 """
 
 from __future__ import annotations
@@ -13,11 +14,15 @@ __all__ = ["child", "local_name", "parse", "text"]
 
 
 def parse(body: bytes) -> ET.Element | None:
-    """The root element of ``body``, or None when it is not a DOCTYPE-free XML document."""
-    if b"<!DOCTYPE" in body.upper():
+    """The root element of ``body``, or None when it is not a DOCTYPE-free UTF-8 XML document."""
+    try:
+        document = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if "<!DOCTYPE" in document.upper():
         return None
     try:
-        return ET.fromstring(body)  # noqa: S314 - no DOCTYPE, hence no entities
+        return ET.fromstring(document)  # noqa: S314 - decoded text without a DOCTYPE: no entities
     except ET.ParseError:
         return None
 
