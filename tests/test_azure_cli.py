@@ -37,6 +37,15 @@ def test_managed_identity_command_from_the_pod_token(
     assert _option(argv, "--name") == "cfke-shop-checkout"
 
 
+@pytest.mark.cfke_token(namespace="ml", service_account="trainer")
+def test_the_azure_token_file_is_the_one_read(
+    cfke_token_file: TokenFile, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("CFKE_TOKEN_FILE", "/nonexistent/token")  # only AZURE_FEDERATED_TOKEN_FILE names the token
+    assert main(["azure", "federated-credential", "--identity-name", "id-ml", "--resource-group", "rg"]) == 0
+    assert _option(_command(capsys.readouterr().out), "--subject") == "system:serviceaccount:ml:trainer"
+
+
 def test_app_registration_command_from_flags(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("CFKE_TOKEN_FILE", "/nonexistent/token")  # flags suffice: the file is not read
     issuer = "https://api.cloudfleet.ai/v1/clusters/1a2b"

@@ -79,6 +79,15 @@ def test_claims_challenge_bypasses_the_cache(cfke_entra: FakeEntra):
     assert len(cfke_entra.token_requests()) == 3
 
 
+def test_a_failed_claims_challenge_keeps_the_cached_token(cfke_entra: FakeEntra):
+    credential = cfke_auth.get_azure_credential()
+    cached = credential.get_token(STORAGE)
+    with cfke_entra.outage(503), pytest.raises(cfke_auth.ExchangeError):
+        credential.get_token(STORAGE, claims='{"access_token":{"nbf":{"essential":true,"value":"1"}}}')
+    with cfke_entra.outage(503):
+        assert credential.get_token(STORAGE).token == cached.token  # still served while Entra is down
+
+
 def test_claims_through_get_token_info_options(cfke_entra: FakeEntra):
     credential = cfke_auth.get_azure_credential()
     credential.get_token_info(STORAGE, options={"claims": '{"id_token":{}}'})
@@ -263,10 +272,13 @@ def test_a_forked_child_exchanges_on_its_own(cfke_entra: FakeEntra):
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: its locks are fresh and its token the inherited one
-        os.close(read)
-        ok = credential.get_token(VAULT).token != parent and credential.get_token(STORAGE).token == parent
-        os.write(write, b"1" if ok else b"0")
-        os._exit(0)
+        ok = False
+        try:
+            os.close(read)
+            ok = credential.get_token(VAULT).token != parent and credential.get_token(STORAGE).token == parent
+        finally:  # whatever happens, the child never returns into pytest
+            os.write(write, b"1" if ok else b"0")
+            os._exit(0)
     os.close(write)
     assert os.read(read, 1) == b"1"
     os.waitpid(pid, 0)

@@ -103,8 +103,15 @@ class ScopedTokens(Generic[V]):
     def challenged(
         self, scopes: tuple[str, ...], tenant_id: str | None, claims: str, enable_cae: bool
     ) -> FlowFactory[V]:
-        """The flow for a claims challenge, which bypasses the cache; the cached token that provoked the challenge
-        is dropped, so the next plain request exchanges afresh too."""
+        """The flow for a claims challenge, which bypasses the cache. Once it has succeeded, the cached token that
+        provoked the challenge is dropped, so the next plain request exchanges afresh too; if it fails, the cached
+        token stays (it may still serve requests the challenge did not concern)."""
         factory = self.factory(scopes, tenant_id, claims, enable_cae)
-        self.engine(scopes, tenant_id, enable_cae).invalidate()
-        return factory
+        engine = self.engine(scopes, tenant_id, enable_cae)
+
+        def flow() -> Flow[V]:
+            issued = yield from factory()
+            engine.invalidate()
+            return issued
+
+        return flow

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..azure.config import AZURE_AUDIENCE
 from ..errors import TokenError
-from ..source import TokenSource
+from ..source import TokenSource, resolve_token_path
 
 TOKEN_DIR = "/var/run/secrets/azure/tokens"
 TOKEN_NAME = "azure-identity-token"
@@ -43,7 +43,11 @@ def register(commands: Any) -> None:
     fic.add_argument("--namespace", help="Kubernetes namespace (default: the token's)")
     fic.add_argument("--service-account", help="service account (default: the token's)")
     fic.add_argument("--issuer", help="cluster issuer URL (default: the token's iss)")
-    fic.add_argument("--path", help="token file to read them from (default: $CFKE_TOKEN_FILE, then the projected path)")
+    fic.add_argument(
+        "--path",
+        help="token file to read them from (default: $AZURE_FEDERATED_TOKEN_FILE, $CFKE_TOKEN_FILE, then the "
+        "service-account token)",
+    )
     fic.set_defaults(func=run_federated_credential)
 
     vol = sub.add_parser(
@@ -63,7 +67,7 @@ def _issuer_and_subject(args: argparse.Namespace) -> tuple[str, str, str, str]:
     namespace, service_account, issuer = args.namespace, args.service_account, args.issuer
     if not (namespace and service_account and issuer):
         try:
-            claims = TokenSource(args.path).claims()
+            claims = TokenSource(resolve_token_path(args.path, "AZURE_FEDERATED_TOKEN_FILE")).claims()
         except TokenError as exc:
             raise ValueError(f"{exc}; outside a pod pass --issuer, --namespace and --service-account") from None
         issuer = issuer or claims.issuer
