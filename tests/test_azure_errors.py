@@ -233,3 +233,21 @@ def test_message_drops_the_code_prefix_and_the_trace_lines(cfke_entra: FakeEntra
     error = _error(cfke_auth.get_azure_credential())
     assert error.message == "Application with identifier 'x' was not found."
     assert str(error).startswith("entra: AADSTS700016: Application with identifier")
+
+
+@pytest.mark.parametrize("code", [700211, 700212, 700213, 7002137])
+def test_specific_no_match_codes_get_the_matching_hint(cfke_entra: FakeEntra, code: int):
+    cfke_entra.fail_next(aadsts_error(code, "No matching federated identity record found."))
+    error = _error(cfke_auth.get_azure_credential())
+    assert error.code == f"AADSTS{code}"
+    assert error.hint is not None
+    assert "system:serviceaccount:" in error.hint
+    assert "cfke-auth azure federated-credential" in error.hint
+
+
+@pytest.mark.cfke_token(extended=True)
+def test_no_match_with_the_default_token_points_at_the_projected_volume(cfke_entra: FakeEntra):
+    cfke_entra.fail_next(aadsts_error(700212, "No matching federated identity record found."))
+    error = _error(cfke_auth.get_azure_credential())
+    assert error.hint is not None
+    assert "cfke-auth azure token-volume" in error.hint

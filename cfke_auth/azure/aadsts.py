@@ -41,10 +41,20 @@ def _no_matching_credential(subject: TokenClaims | None) -> str:
     )
 
 
+#: "No matching federated identity record" (70021) and its newer, more specific forms: issuer (700211), audience
+#: (700212), subject (700213) do not match, or the subject differs only in case (7002137, 7002138).
+_NO_MATCH = frozenset({70021, 700211, 700212, 700213, 7002137, 7002138})
+
+
 def _hint(code: int, subject: TokenClaims | None) -> str | None:
     """The misconfiguration that usually causes AADSTS ``code``."""
-    if code == 70021:
-        return _no_matching_credential(subject)
+    if code in _NO_MATCH:
+        if subject is not None and subject.is_extended:
+            return _PROJECTED_TOKEN  # the default token cannot match any credential Entra would accept
+        hint = _no_matching_credential(subject)
+        if subject is not None and AZURE_AUDIENCE not in subject.audiences:
+            hint += f"; the usual audience is {AZURE_AUDIENCE}: set it on the projected token volume"
+        return hint
     if code == 70023:
         return _PROJECTED_TOKEN
     if code == 700024:
