@@ -8,6 +8,7 @@ at the file, so code under test finds it the way it would in a pod. Tune the tok
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -57,28 +58,14 @@ def cfke_token_file(
 # -- AWS: a fake STS per test and moto's server per session (see cfke_auth.testing.aws) -------------------------
 
 
-AWS_VARIABLES = (
-    "AWS_ROLE_ARN",
-    "AWS_ROLE_SESSION_NAME",
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_STS",
-    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
-    "AWS_USE_FIPS_ENDPOINT",
-    "AWS_PROFILE",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-)
 
 
 @pytest.fixture
 def cfke_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """No AWS setting from the developer's shell or ``~/.aws`` leaks into the test: variables cleared, config and
-    credentials files pointed at empty files."""
-    for name in AWS_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+    """No AWS setting from the developer's shell or ``~/.aws`` leaks into the test: every ``AWS_*`` variable cleared
+    (but the token file ``cfke_token_file`` set), config and credentials files pointed at empty files."""
+    for name in [n for n in os.environ if n.startswith("AWS_") and n != "AWS_WEB_IDENTITY_TOKEN_FILE"]:
+        monkeypatch.delenv(name)
     empty = tmp_path_factory.mktemp("aws-config") / "empty"
     empty.write_text("")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))
