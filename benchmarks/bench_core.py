@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from harness import Row, import_cost, per_call_us
 
 from cfke_auth import Issued, RefreshingCredential, TokenSource
+from cfke_auth.aws.sts import format_expiration
 from cfke_auth.testing import OidcIssuer, TokenFile
 
 HEAVY = {"boto3", "botocore", "google", "azure", "httpx", "jwt", "cryptography"}
@@ -50,7 +51,7 @@ def _hot_rows() -> Iterator[Row]:
         )
         engine.get()
         botocore_creds = RefreshableCredentials.create_from_metadata(
-            {"access_key": "A", "secret_key": "S", "token": "T", "expiry_time": _iso(time.time() + 3600)},
+            {"access_key": "A", "secret_key": "S", "token": "T", "expiry_time": format_expiration(time.time() + 3600)},
             refresh_using=lambda: {},
             method="bench",
         )
@@ -62,10 +63,6 @@ def _hot_rows() -> Iterator[Row]:
             "us",
             "<= 0.5 us",
         )
-
-
-def _iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 def rows() -> Iterator[Row]:

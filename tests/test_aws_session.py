@@ -7,13 +7,13 @@ import asyncio
 import logging
 import os
 import re
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import time_machine
+from conftest import run_threads
 
 import cfke_auth
 from cfke_auth import ExchangeError
@@ -170,24 +170,10 @@ def test_refresh_starts_ahead_of_expiry(
 
 
 def _hammer(credentials: Any, threads: int) -> list[str]:
-    barrier = threading.Barrier(threads)
-    keys: list[str] = []
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        barrier.wait()
-        try:
-            keys.append(credentials.get_frozen_credentials().access_key)
-        except BaseException as exc:  # collected, asserted on below
-            errors.append(exc)
-
-    workers = [threading.Thread(target=work) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    assert errors == []
-    return keys
+    """Every thread's access key, from ``threads`` threads released together; none may fail."""
+    results = run_threads(threads, lambda: credentials.get_frozen_credentials().access_key)
+    assert not [r for r in results if isinstance(r, BaseException)]
+    return results
 
 
 def test_64_threads_cold_make_one_sts_call(cfke_token_file: TokenFile, cfke_fake_sts: FakeSts) -> None:

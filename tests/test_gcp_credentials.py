@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -205,22 +204,8 @@ def test_rotation_is_picked_up_at_the_next_exchange(gcp_fake: GoogleFake, cfke_t
 
 
 def _hammer(call: Callable[[], object], threads: int = 64) -> list[BaseException]:
-    barrier = threading.Barrier(threads)
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        barrier.wait()
-        try:
-            call()
-        except BaseException as exc:  # collected for the assertion
-            errors.append(exc)
-
-    pool = [threading.Thread(target=worker) for _ in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
-    return errors
+    """The exceptions raised by ``threads`` threads calling ``call`` together."""
+    return [r for r in run_threads(threads, call) if isinstance(r, BaseException)]
 
 
 def test_64_threads_cold_make_one_sts_call(gcp_fake: GoogleFake) -> None:

@@ -20,7 +20,15 @@ from . import xmldoc
 from .arguments import default_session_name
 from .errors import error_from_response, unexpected_response
 
-__all__ = ["API_VERSION", "AssumeRoleParams", "StsCredentials", "assume_role_flow", "build_request", "parse_response"]
+__all__ = [
+    "API_VERSION",
+    "AssumeRoleParams",
+    "StsCredentials",
+    "assume_role_flow",
+    "build_request",
+    "format_expiration",
+    "parse_response",
+]
 
 API_VERSION = "2011-06-15"
 _ISO = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:?\d\d)?$")
@@ -108,6 +116,11 @@ def build_request(token: str, params: AssumeRoleParams, session_name: str) -> ht
         data=form,
         headers={"Accept": "text/xml", "Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
     )
+
+
+def format_expiration(epoch: float) -> str:
+    """``epoch`` as STS and ``credential_process`` write an expiration: ``2026-11-27T04:00:00Z``."""
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _epoch(value: str | None) -> float | None:

@@ -11,13 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from typing import Any
 
 from ..aws.arguments import resolve_role_arn
 from ..aws.credential import exchange_once, resolve
 from ..aws.policy import create_provider_command, issuer_for_cluster, trust_policy
-from ..aws.sts import StsCredentials
+from ..aws.sts import StsCredentials, format_expiration
 from ..source import TokenSource, resolve_token_path
 from ._format import print_json, relative
 
@@ -81,10 +80,6 @@ def _exchange(args: argparse.Namespace) -> StsCredentials:
     return exchange_once(setup)
 
 
-def _iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
-
-
 def _credential_process(args: argparse.Namespace) -> int:
     creds = _exchange(args)
     output = {
@@ -92,7 +87,7 @@ def _credential_process(args: argparse.Namespace) -> int:
         "AccessKeyId": creds.access_key_id,
         "SecretAccessKey": creds.secret_access_key,
         "SessionToken": creds.session_token,
-        "Expiration": _iso(creds.expires_at),
+        "Expiration": format_expiration(creds.expires_at),
     }
     sys.stdout.write(json.dumps(output) + "\n")
     return 0
@@ -109,7 +104,7 @@ def _whoami(args: argparse.Namespace) -> int:
         "audience": creds.audience,
         "provider": creds.provider,
         "access_key_id": creds.access_key_id,
-        "expiration": _iso(creds.expires_at),
+        "expiration": format_expiration(creds.expires_at),
     }
     if args.json:
         print_json(report)

@@ -58,8 +58,6 @@ def cfke_token_file(
 # -- AWS: a fake STS per test and moto's server per session (see cfke_auth.testing.aws) -------------------------
 
 
-
-
 @pytest.fixture
 def cfke_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """No AWS setting from the developer's shell or ``~/.aws`` leaks into the test: every ``AWS_*`` variable cleared
