@@ -124,3 +124,9 @@ def test_cred_config_refuses_plain_http_off_loopback(capsys: pytest.CaptureFixtu
     args = ["gcp", "cred-config", "--pool", POOL, "--provider", "cfke", "--sts-endpoint-url", "http://sts.example"]
     assert main(args) == 2
     assert "--sts-endpoint-url" in capsys.readouterr().err
+
+
+def test_cred_config_refuses_a_kubernetes_service_account_name(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["gcp", "cred-config", "--pool", POOL, "--provider", "cfke", "--service-account", "api"]
+    assert main(args) == 2
+    assert "not a service account email" in capsys.readouterr().err

@@ -12,7 +12,7 @@ from ..claims import TokenClaims
 from ..errors import TokenError
 from ..gcp.cred_config import cred_config
 from ..gcp.exchange import DEFAULT_IAM_URL, DEFAULT_STS_URL
-from ..gcp.names import WorkloadProvider, parse_provider
+from ..gcp.names import WorkloadProvider, parse_provider, service_account_email
 from ..gcp.terraform import terraform
 from ..http import check_endpoint
 from ..source import TokenSource, resolve_token_path
@@ -68,7 +68,7 @@ def run_cred_config(args: argparse.Namespace) -> int:
     config = cred_config(
         provider,
         os.path.abspath(resolve_token_path(args.token_path)),
-        service_account=args.service_account,
+        service_account=service_account_email(args.service_account),
         sts_url=check_endpoint(args.sts_endpoint_url, what="--sts-endpoint-url"),
         iam_url=check_endpoint(args.iam_endpoint_url, what="--iam-endpoint-url"),
     )

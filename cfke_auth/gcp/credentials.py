@@ -33,7 +33,7 @@ from .exchange import (
     GcpExchange,
     exchange_flow,
 )
-from .names import parse_provider
+from .names import parse_provider, service_account_email
 
 __all__ = ["GcpCredentials", "GcpRefreshError", "get_gcp_credentials"]
 
@@ -156,17 +156,6 @@ def _scopes(scopes: str | Sequence[str] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(values))
 
 
-def _service_account(email: str | None) -> str | None:
-    if email is None:
-        return None
-    name, at, domain = email.partition("@")
-    if not (name and at and "." in domain) or any(c in email for c in "/: "):
-        raise ValueError(
-            f"service_account {email!r} is not a service account email (NAME@PROJECT.iam.gserviceaccount.com)"
-        )
-    return email
-
-
 def get_gcp_credentials(
     pool: str,
     provider: str,
@@ -190,7 +179,7 @@ def get_gcp_credentials(
     exchange = GcpExchange(
         parse_provider(pool, provider, project_number),
         _scopes(scopes),
-        _service_account(service_account),
+        service_account_email(service_account),
         check_endpoint(sts_endpoint_url or DEFAULT_STS_URL, what="sts_endpoint_url"),
         check_endpoint(iam_endpoint_url or DEFAULT_IAM_URL, what="iam_endpoint_url"),
     )

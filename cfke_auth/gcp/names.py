@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["IAM_HOST", "WorkloadProvider", "parse_provider"]
+__all__ = ["IAM_HOST", "WorkloadProvider", "parse_provider", "service_account_email"]
 
 #: The service name prefixed to resource names in audiences and principal identifiers.
 IAM_HOST = "//iam.googleapis.com/"
@@ -132,3 +132,16 @@ def parse_provider(pool: str, provider: str, project_number: str | int | None = 
     if pool_id.startswith("gcp-"):
         raise ValueError(f"pool ID {pool_id!r}: the prefix 'gcp-' is reserved by Google")
     return WorkloadProvider(number, _check_id(pool_id, "pool"), _check_id(provider_id, "provider"))
+
+
+def service_account_email(email: str | None) -> str | None:
+    """``email`` if it is shaped like a Google service account's (``NAME@PROJECT.iam.gserviceaccount.com``), None
+    for None; ``ValueError`` otherwise -- a Kubernetes service account name passed here by mistake, say."""
+    if email is None:
+        return None
+    name, at, domain = email.partition("@")
+    if not (name and at and "." in domain) or any(c in email for c in "/: "):
+        raise ValueError(
+            f"service_account {email!r} is not a service account email (NAME@PROJECT.iam.gserviceaccount.com)"
+        )
+    return email
