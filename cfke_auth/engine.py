@@ -63,10 +63,11 @@ class Issued(Generic[T]):
 class _State(Generic[T]):
     """An issued value with its schedule; replaced whole, never mutated, so readers need no lock."""
 
-    __slots__ = ("expires_at", "refresh_at", "usable_until", "value")
+    __slots__ = ("expires_at", "obtained_at", "refresh_at", "usable_until", "value")
 
-    def __init__(self, value: T, refresh_at: float, usable_until: float, expires_at: float) -> None:
+    def __init__(self, value: T, obtained_at: float, refresh_at: float, usable_until: float, expires_at: float) -> None:
         self.value = value
+        self.obtained_at = obtained_at
         self.refresh_at = refresh_at  # first caller past this starts a refresh
         self.usable_until = usable_until  # past this the value is not handed out any more
         self.expires_at = expires_at
@@ -147,14 +148,18 @@ class RefreshingCredential(Generic[T]):
             return state.value
         return await self._aget_slow()
 
-    def invalidate(self, rejected: T | None = None) -> None:
+    def invalidate(self, rejected: T | None = None, *, older_than: float = 0.0) -> None:
         """Drop the held value, so the next caller exchanges afresh (after a service refused it, say).
 
         With ``rejected``, only if that is still the held value: when many requests are refused with the same value,
-        one exchange replaces it, and a value another caller already renewed is kept.
+        one exchange replaces it, and a value another caller already renewed is kept. With ``older_than``, only if
+        the held value was obtained more than that many seconds ago: for callers that cannot tell which value was
+        refused, so that a burst of refusals renews once.
         """
         state = self._state
         if rejected is not None and (state is None or state.value is not rejected):
+            return
+        if state is not None and _time() - state.obtained_at <= older_than:
             return
         self._state = None
         self._next_attempt_at = 0.0
@@ -286,7 +291,7 @@ class RefreshingCredential(Generic[T]):
         if issued.refresh_at is not None:
             refresh_at = min(refresh_at, issued.refresh_at)
         usable_until = issued.expires_at - min(self._safety_margin, lifetime / 10)
-        self._state = _State(issued.value, min(refresh_at, usable_until), usable_until, issued.expires_at)
+        self._state = _State(issued.value, now, min(refresh_at, usable_until), usable_until, issued.expires_at)
         self._failures = 0
         self._last_error = None
         self._next_attempt_at = 0.0

@@ -298,3 +298,13 @@ def test_invalidate_a_rejected_value_only_if_still_held(fake: FakeExchange) -> N
     cred.invalidate(first)  # a late rejection of the old value keeps the renewed one
     assert cred.get() == "value-2"
     assert fake.calls == 2
+
+
+def test_invalidate_older_than_keeps_a_value_just_obtained(fake: FakeExchange, clock: time_machine.Coordinates) -> None:
+    cred = RefreshingCredential(fake, name="fake")
+    cred.get()
+    cred.invalidate(older_than=30)
+    assert cred.get() == "value-1"  # obtained just now: most likely the renewal itself
+    clock.shift(31)
+    cred.invalidate(older_than=30)
+    assert cred.get() == "value-2"

@@ -38,6 +38,10 @@ from .names import parse_provider, service_account_email
 __all__ = ["GcpCredentials", "GcpRefreshError", "get_gcp_credentials"]
 
 
+#: A token obtained this recently is not renewed on a 401: it is the renewal of the token that was refused.
+RENEWAL_GRACE = 30.0
+
+
 class GcpRefreshError(ga_exceptions.RefreshError, CfkeAuthError):
     """No valid token could be had: a google-auth ``RefreshError`` (what Google's libraries handle) that is also a
     :class:`~cfke_auth.CfkeAuthError`; ``__cause__`` is the underlying typed error with its code and hint."""
@@ -115,11 +119,12 @@ class GcpCredentials(ga_credentials.Scoped, ga_credentials.CredentialsWithQuotaP
 
     def refresh(self, request: Any) -> None:
         """Make ``token`` and ``expiry`` current. google-auth refreshes a token it still considers valid only after
-        an API answered 401: then the held token is dropped and replaced -- once, however many requests were refused
-        with it. Otherwise the engine's current value is taken, so refreshing often does not stampede Google STS."""
+        an API answered 401: then the held token is dropped and replaced, unless it was obtained in the last
+        :data:`RENEWAL_GRACE` seconds (google-auth does not say which token was refused, so a burst of 401s renews
+        once). Otherwise the engine's current value is taken, so refreshing often does not stampede Google STS."""
         held = self._held
         if held is not None and self.valid:
-            self._engine.invalidate(held)
+            self._engine.invalidate(held, older_than=RENEWAL_GRACE)
         self._current()
 
     def before_request(self, request: Any, method: str, url: str, headers: MutableMapping[str, str]) -> None:
