@@ -32,6 +32,7 @@ __all__ = [
     "build_request",
     "get_token_exchange_auth",
     "parse_response",
+    "positive_seconds",
 ]
 
 TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -108,6 +109,13 @@ def build_request(exchange: TokenExchange, token: str) -> httpx.Request:
     return httpx.Request("POST", exchange.token_url, data=form, headers=headers)
 
 
+def positive_seconds(value: object) -> float | None:
+    """``expires_in`` as a float when it is a positive number (not a bool, not a string), else None."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return None
+
+
 def _body(response: httpx.Response) -> dict[str, object] | None:
     try:
         body = response.json()
@@ -140,10 +148,10 @@ def parse_response(response: httpx.Response, *, now: float | None = None) -> Iss
             hint=_HINTS.get(code),
             stale_token=code == "invalid_grant" and "expired" in description.lower(),
         )
-    token, lifetime = body.get("access_token"), body.get("expires_in", DEFAULT_LIFETIME)
-    if not isinstance(token, str) or not token or not isinstance(lifetime, (int, float)) or isinstance(lifetime, bool):
+    token, lifetime = body.get("access_token"), positive_seconds(body.get("expires_in", DEFAULT_LIFETIME))
+    if not isinstance(token, str) or not token or lifetime is None:
         raise ExchangeError(
-            "the success response lacks a string 'access_token' or a numeric 'expires_in'",
+            "the success response lacks a string 'access_token' or a positive 'expires_in'",
             provider=PROVIDER,
             code="malformed-response",
             status=response.status_code,

@@ -303,3 +303,17 @@ def test_bad_arguments_fail_before_any_request(gcp_fake: GoogleFake, kwargs: dic
     with pytest.raises(ValueError, match=message):
         creds_for(gcp_fake, **kwargs)
     assert gcp_fake.server.requests == []
+
+
+def test_credentials_pickle_as_their_parameters(gcp_fake: GoogleFake) -> None:
+    import pickle
+
+    creds = creds_for(gcp_fake, quota_project_id="billing")
+    creds.refresh(Request())
+    copy = pickle.loads(pickle.dumps(creds))
+    assert isinstance(copy, GcpCredentials)
+    assert copy.quota_project_id == "billing"
+    assert creds.token is not None
+    assert creds.token not in repr(pickle.dumps(creds))  # the token is not part of the pickle
+    copy.refresh(Request())
+    assert copy.token == creds.token  # same parameters in one process: the same refreshing credential

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from urllib.parse import parse_qs
 
 import httpx
 import pytest
+import time_machine
 
 from cfke_auth.flow import SUBJECT_TOKEN
-from cfke_auth.gcp.exchange import IAM_SCOPE, GcpExchange, exchange_flow
+from cfke_auth.gcp.exchange import IAM_SCOPE, GcpExchange, build_iam_request, exchange_flow, parse_iam_response
 from cfke_auth.gcp.names import WorkloadProvider
 
 PROVIDER = WorkloadProvider("123456789012", "cfke", "cfke")
@@ -45,3 +47,14 @@ def test_impersonation_chains_iam_after_sts() -> None:
     issued = done.value.value
     assert (issued.value.token, issued.expires_at) == ("sa-token", 1893456000.0)
     assert "sa-token" not in repr(issued.value)
+
+
+def test_iam_expiry_is_carried_over_to_the_local_clock() -> None:
+    """Google's clock says the token lives 3600 s more; this machine's clock is a day ahead of Google's."""
+    exchange = GcpExchange(PROVIDER, SCOPES, SA, iam_url="https://iam.example")
+    request = build_iam_request(exchange, "fed")
+    answer = {"accessToken": "sa-token", "expireTime": "2030-01-01T01:00:00Z"}
+    headers = {"Date": "Tue, 01 Jan 2030 00:00:00 GMT"}
+    with time_machine.travel(1893456000.0 + 86400, tick=False):
+        issued = parse_iam_response(httpx.Response(200, json=answer, headers=headers, request=request), exchange, "t")
+        assert issued.expires_at == time.time() + 3600

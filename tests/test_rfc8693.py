@@ -157,3 +157,12 @@ def test_same_parameters_share_one_credential(endpoint: TokenExchangeServer) -> 
 def test_plain_http_elsewhere_is_refused() -> None:
     with pytest.raises(ValueError, match="token_url"):
         get_token_exchange_auth("http://sts.example.com/token")
+
+
+def test_a_non_positive_lifetime_is_malformed(endpoint: TokenExchangeServer) -> None:
+    from cfke_auth.testing import Reply
+
+    endpoint.routes[("POST", "/token")] = lambda _: Reply.json({"access_token": "t", "expires_in": 0})
+    with pytest.raises(ExchangeError, match="positive 'expires_in'") as info:
+        get_token_exchange_auth(f"{endpoint.url}/token", audience="zero").token()
+    assert info.value.code == "malformed-response"

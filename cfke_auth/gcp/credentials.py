@@ -93,6 +93,11 @@ class GcpCredentials(ga_credentials.Scoped, ga_credentials.CredentialsWithQuotaP
     def expiry(self, _: object) -> None:
         """google-auth's constructor assigns None here; the held value stays the source of truth."""
 
+    def __reduce__(self) -> tuple[type[GcpCredentials], tuple[GcpExchange, str, str | None]]:
+        """Pickled as their parameters, as google-auth's own credentials are (for multiprocessing, Beam, Dask): the
+        unpickling process gets its own refreshing credential."""
+        return (GcpCredentials, (self._exchange, self._token_path, self._quota_project_id))
+
     def __repr__(self) -> str:  # never the token
         target = self._exchange.service_account or self._exchange.provider.audience
         return f"<GcpCredentials {target} expiry={self.expiry!r} quota_project_id={self._quota_project_id!r}>"

@@ -12,6 +12,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 
 import httpx
@@ -19,7 +20,7 @@ import httpx
 from ..engine import Issued
 from ..errors import ExchangeError
 from ..flow import Flow, send, subject_token
-from ..rfc8693 import TokenExchange, build_request
+from ..rfc8693 import TokenExchange, build_request, positive_seconds
 from .errors import IAM, STS, iam_error, sts_error
 from .names import WorkloadProvider
 
@@ -82,22 +83,18 @@ def _malformed(provider: str, what: str) -> ExchangeError:
     return ExchangeError(f"unexpected answer: {what}", provider=provider, code="malformed-response", retryable=True)
 
 
-def _positive_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
-
-
 def parse_sts_response(response: httpx.Response, exchange: GcpExchange, token: str) -> Issued[AccessToken]:
     """The federated access token from an STS answer, or the :class:`ExchangeError` it amounts to."""
     if response.status_code != 200:
         raise sts_error(response, exchange.provider, token)
     try:
         body = response.json()
-        access_token, expires_in = body["access_token"], body["expires_in"]
+        access_token, expires_in = body["access_token"], positive_seconds(body["expires_in"])
     except (ValueError, KeyError, TypeError):
         raise _malformed(STS, "no access_token and expires_in in the JSON body") from None
-    if not isinstance(access_token, str) or not access_token or not _positive_number(expires_in):
+    if not isinstance(access_token, str) or not access_token or expires_in is None:
         raise _malformed(STS, "access_token or expires_in of the wrong type")
-    expires_at = time.time() + float(expires_in)  # parsed right after receiving: now is when it was issued
+    expires_at = time.time() + expires_in  # parsed right after receiving: now is when it was issued
     return Issued(AccessToken(access_token, expires_at), expires_at)
 
 
@@ -138,7 +135,18 @@ def parse_iam_response(response: httpx.Response, exchange: GcpExchange, token: s
         raise _malformed(IAM, "the body is not a JSON object") from None
     if not isinstance(access_token, str) or not access_token or expires_at is None:
         raise _malformed(IAM, "no accessToken and RFC 3339 expireTime")
+    expires_at = _on_local_clock(expires_at, response)
     return Issued(AccessToken(access_token, expires_at), expires_at)
+
+
+def _on_local_clock(expires_at: float, response: httpx.Response) -> float:
+    """``expireTime`` is on Google's clock: carry its distance from the response's ``Date`` over to this machine's
+    clock, so a node whose clock is off neither serves an expired token nor refuses a fresh one."""
+    try:
+        sent = parsedate_to_datetime(response.headers["date"]).timestamp()
+    except (KeyError, TypeError, ValueError, IndexError):
+        return expires_at
+    return time.time() + (expires_at - sent)
 
 
 def exchange_flow(exchange: GcpExchange) -> Flow[AccessToken]:
