@@ -106,7 +106,8 @@ def test_enable_cae_declares_the_capability_and_is_cached_apart(cfke_entra: Fake
     assert len(forms) == 2
 
 
-def test_another_tenant_is_asked_at_its_own_path(cfke_entra: FakeEntra):
+def test_another_tenant_is_asked_at_its_own_path(cfke_entra: FakeEntra, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("AZURE_ADDITIONALLY_ALLOWED_TENANTS", "first.example, other-tenant.onmicrosoft.com")
     credential = cfke_auth.get_azure_credential()
     cfke_entra.server.routes[("POST", "/other-tenant.onmicrosoft.com/oauth2/v2.0/token")] = cfke_entra._token
     token = credential.get_token(STORAGE, tenant_id="other-tenant.onmicrosoft.com")
@@ -114,7 +115,10 @@ def test_another_tenant_is_asked_at_its_own_path(cfke_entra: FakeEntra):
     assert cfke_entra.token_requests()[-1].path == "/other-tenant.onmicrosoft.com/oauth2/v2.0/token"
 
 
-def test_bad_tenant_and_missing_scopes_are_value_errors(cfke_entra: FakeEntra):
+def test_bad_tenant_and_missing_scopes_are_value_errors(cfke_entra: FakeEntra, monkeypatch: pytest.MonkeyPatch):
+    with pytest.raises(ValueError, match="not the credential's tenant"):
+        cfke_auth.get_azure_credential().get_token(STORAGE, tenant_id="chosen-by-a-challenge.example")
+    monkeypatch.setenv("AZURE_ADDITIONALLY_ALLOWED_TENANTS", "*")
     credential = cfke_auth.get_azure_credential()
     with pytest.raises(ValueError, match="at least one scope"):
         credential.get_token()

@@ -32,6 +32,22 @@ class EntraSettings:
     client_id: str
     token_path: str
     authority: str
+    #: Other tenants a request may name (``AZURE_ADDITIONALLY_ALLOWED_TENANTS``, comma-separated; ``*`` for any).
+    other_tenants: frozenset[str] = frozenset()
+
+    def allow_tenant(self, tenant_id: str | None) -> str:
+        """The tenant a request names, if this credential may use it (as azure-identity decides), else ``ValueError``.
+
+        A request's tenant can come from a resource server's challenge, so only the configured tenant and those
+        allowed on purpose are accepted."""
+        if not tenant_id or tenant_id == self.tenant_id:
+            return self.tenant_id
+        if "*" in self.other_tenants or tenant_id in self.other_tenants:
+            return check_tenant(tenant_id)
+        raise ValueError(
+            f"tenant {tenant_id!r} is not the credential's tenant; allow it in AZURE_ADDITIONALLY_ALLOWED_TENANTS "
+            "(comma-separated, or *)"
+        )
 
 
 def _authority(authority_host: str | None) -> str:
@@ -75,4 +91,7 @@ def resolve_settings(
         client_id=client,
         token_path=os.path.abspath(resolve_token_path(token_path, "AZURE_FEDERATED_TOKEN_FILE")),
         authority=_authority(authority_host),
+        other_tenants=frozenset(
+            t.strip() for t in os.environ.get("AZURE_ADDITIONALLY_ALLOWED_TENANTS", "").split(",") if t.strip()
+        ),
     )

@@ -17,7 +17,7 @@ from ..engine import Issued, RefreshingCredential
 from ..flow import Flow, FlowFactory, refreshing
 from ..source import TokenSource
 from .aadsts import PROVIDER
-from .config import EntraSettings, check_tenant
+from .config import EntraSettings
 from .exchange import EntraToken, merge_claims, token_flow
 
 __all__ = ["ScopedTokens", "TokenRequest", "request_from_options"]
@@ -70,7 +70,7 @@ class ScopedTokens(Generic[V]):
     ) -> tuple[str, tuple[str, ...], bool]:
         if not scopes or not all(isinstance(s, str) and s for s in scopes):
             raise ValueError("an Azure token request needs at least one scope, e.g. https://storage.azure.com/.default")
-        tenant = check_tenant(tenant_id) if tenant_id else self.settings.tenant_id
+        tenant = self.settings.allow_tenant(tenant_id)
         return tenant, tuple(sorted(set(scopes))), enable_cae
 
     def factory(
