@@ -292,6 +292,20 @@ async def test_async_credentials_getters(cfke_token_file: TokenFile, cfke_fake_s
     assert issued["secret_access_key"] not in repr(credentials)
 
 
+async def test_async_refresh_needed_answers_from_the_engine(
+    cfke_token_file: TokenFile, cfke_fake_sts: FakeSts, clock: time_machine.Coordinates
+) -> None:
+    credentials = await cfke_auth.get_aiobotocore_session(ROLE, sts_endpoint_url=cfke_fake_sts.url).get_credentials()
+    assert credentials.refresh_needed()  # nothing held yet
+    await credentials.get_frozen_credentials()
+    assert not credentials.refresh_needed()
+    assert credentials.refresh_needed(3600 + 60)
+    clock.shift(3600 - 600)  # 10 minutes left: inside botocore's default (advisory) 15
+    assert credentials.refresh_needed()
+    assert not credentials.refresh_needed(300)
+    assert len(cfke_fake_sts.calls) == 1  # asking never exchanges
+
+
 def test_forked_child_keeps_serving_the_credentials(cfke_token_file: TokenFile, cfke_fake_sts: FakeSts) -> None:
     credentials = cfke_auth.get_boto3_session(ROLE, sts_endpoint_url=cfke_fake_sts.url).get_credentials()
     key = credentials.get_frozen_credentials().access_key

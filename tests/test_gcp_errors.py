@@ -168,7 +168,7 @@ def test_malformed_sts_answers_are_retryable(body: Any) -> None:
 def test_malformed_iam_answers_are_retryable(body: Any) -> None:
     with pytest.raises(cfke_auth.ExchangeError) as info:
         parse_iam_response(answer(200, body), EXCHANGE, "token")
-    assert info.value.code == "malformed-response"
+    assert (info.value.code, info.value.retryable) == ("malformed-response", True)
 
 
 @pytest.mark.parametrize(

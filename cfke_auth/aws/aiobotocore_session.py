@@ -11,32 +11,37 @@ from typing import TYPE_CHECKING
 
 from aiobotocore.credentials import AioCredentialResolver, AioRefreshableCredentials
 from aiobotocore.session import AioSession, get_session
-from botocore.credentials import ReadOnlyCredentials
+from botocore.credentials import Credentials, ReadOnlyCredentials
 
-from .botocore_credentials import METHOD, EngineBacked
+from .botocore_credentials import EngineBacked, EngineProvider
 from .credential import AwsOptions, resolve, sts_credential
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["EngineAioCredentials", "get_aiobotocore_session"]
+__all__ = ["EngineAioCredentials", "EngineAioProvider", "get_aiobotocore_session"]
 
 
 class EngineAioCredentials(EngineBacked, AioRefreshableCredentials):  # type: ignore[misc]
-    """aiobotocore's async refreshable credentials, fed by the engine's ``aget()`` instead of their own lock."""
+    """aiobotocore's async refreshable credentials, fed by the engine's ``aget()`` instead of their own lock.
+
+    Every method aiobotocore calls is overridden here, so the base class's refresh machinery (``_refresh``, its
+    lock and expiry fields, never set up) is never reached.
+    """
 
     async def get_frozen_credentials(self) -> ReadOnlyCredentials:
         """The current keys; the first caller past the refresh point exchanges, on the loop, for everyone."""
         return self._cache.of(await self._credential.aget())
 
-    async def _refresh(self) -> None:
-        await self._credential.aget()
-
     def refresh_needed(self, refresh_in: float | None = None) -> bool:
-        """Whether the held value expires within ``refresh_in`` seconds (botocore's question; the engine acts on
-        its own schedule)."""
+        """Whether the held value expires within ``refresh_in`` seconds (default: botocore's advisory 15 minutes),
+        or nothing is held yet. Public ``RefreshableCredentials`` API, answered from the engine; the engine
+        refreshes on its own schedule whatever this says."""
         expires_at = self._credential.expires_at
-        return expires_at is None or expires_at - time.time() < (refresh_in or 0)
+        if expires_at is None:
+            return True
+        window = self._advisory_refresh_timeout if refresh_in is None else refresh_in
+        return expires_at - time.time() < window
 
     async def get_access_key(self) -> str | None:
         return (await self.get_frozen_credentials()).access_key
@@ -51,15 +56,10 @@ class EngineAioCredentials(EngineBacked, AioRefreshableCredentials):  # type: ig
         return (await self.get_frozen_credentials()).account_id
 
 
-class _Provider:
-    """The async credential provider aiobotocore's resolver asks (``METHOD`` and ``await load()``)."""
+class EngineAioProvider(EngineProvider):
+    """:class:`EngineProvider` for aiobotocore, whose credential resolver awaits ``load()``."""
 
-    METHOD = METHOD
-
-    def __init__(self, credentials: EngineAioCredentials) -> None:
-        self._credentials = credentials
-
-    async def load(self) -> EngineAioCredentials:
+    async def load(self) -> Credentials:  # type: ignore[override]  # awaited by AioCredentialResolver
         return self._credentials
 
 
@@ -69,7 +69,7 @@ def get_aiobotocore_session(role_arn: str | None = None, **options: Unpack[AwsOp
     setup = resolve(role_arn, **options)
     session = get_session()
     credentials = EngineAioCredentials(sts_credential(setup))
-    session.register_component("credential_provider", AioCredentialResolver([_Provider(credentials)]))
+    session.register_component("credential_provider", AioCredentialResolver([EngineAioProvider(credentials)]))
     if setup.region:
         session.set_config_variable("region", setup.region)
     return session

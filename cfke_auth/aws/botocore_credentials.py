@@ -78,7 +78,11 @@ class EngineCredentials(EngineBacked, Credentials):
 
 
 class EngineProvider(CredentialProvider):
-    """A botocore credential provider that hands out one prepared credentials object (sync or async SDKs)."""
+    """A botocore credential provider that hands out one prepared credentials object.
+
+    botocore's resolver calls ``load()``; aiobotocore's awaits it, so async sessions use the subclass
+    :class:`~cfke_auth.aws.aiobotocore_session.EngineAioProvider`, which differs only in that.
+    """
 
     METHOD = METHOD
     CANONICAL_NAME = "custom-cfke-auth"

@@ -13,8 +13,7 @@ import json
 import sys
 from typing import Any
 
-from ..aws.arguments import resolve_role_arn
-from ..aws.credential import exchange_once, resolve
+from ..aws.credential import AwsSetup, exchange_once, resolve
 from ..aws.policy import create_provider_command, issuer_for_cluster, trust_policy
 from ..aws.sts import StsCredentials, format_expiration
 from ..source import TokenSource, resolve_token_path
@@ -68,7 +67,9 @@ def _role_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sts-endpoint-url", help="STS endpoint (default: $AWS_ENDPOINT_URL_STS, regional)")
 
 
-def _exchange(args: argparse.Namespace) -> StsCredentials:
+def _exchange(args: argparse.Namespace) -> tuple[AwsSetup, StsCredentials]:
+    """One exchange with the command's arguments, and the setup they resolved to (role ARN and all defaults
+    filled in), so a report names what was actually asked of STS."""
     setup = resolve(
         args.role_arn,
         region_name=args.region,
@@ -77,11 +78,11 @@ def _exchange(args: argparse.Namespace) -> StsCredentials:
         token_path=args.token_path,
         sts_endpoint_url=args.sts_endpoint_url,
     )
-    return exchange_once(setup)
+    return setup, exchange_once(setup)
 
 
 def _credential_process(args: argparse.Namespace) -> int:
-    creds = _exchange(args)
+    _, creds = _exchange(args)
     output = {
         "Version": 1,
         "AccessKeyId": creds.access_key_id,
@@ -94,9 +95,9 @@ def _credential_process(args: argparse.Namespace) -> int:
 
 
 def _whoami(args: argparse.Namespace) -> int:
-    creds = _exchange(args)
+    setup, creds = _exchange(args)
     report = {
-        "role_arn": resolve_role_arn(args.role_arn),
+        "role_arn": setup.params.role_arn,
         "assumed_role_arn": creds.assumed_role_arn,
         "assumed_role_id": creds.assumed_role_id,
         "account_id": creds.account_id,
