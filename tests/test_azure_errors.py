@@ -17,6 +17,7 @@ from cfke_auth.testing.entra import FakeEntra, FederatedCredential, aadsts_error
 from cfke_auth.testing.token_file import TokenFile
 
 STORAGE = "https://storage.azure.com/.default"
+VAULT = "https://vault.azure.net/.default"
 
 
 def _error(credential: object) -> cfke_auth.ExchangeError:
@@ -60,9 +61,14 @@ def test_assertion_outside_its_time_is_retried_once_with_a_reread_token(
     cfke_entra: FakeEntra, cfke_token_file: TokenFile
 ):
     credential = cfke_auth.get_azure_credential()
-    cfke_entra.fail_next(aadsts_error(700024, "Client assertion is not within its valid time range."))
-    assert credential.get_token(STORAGE).token == cfke_entra.issued[0]
-    assert len(cfke_entra.token_requests()) == 2
+    with time_machine.travel(time.time(), tick=False):  # inside the stat interval: the source trusts what it read
+        credential.get_token(VAULT)  # the source now holds the old token
+        old = cfke_token_file.token
+        new = cfke_token_file.rotate()
+        cfke_entra.fail_next(aadsts_error(700024, "Client assertion is not within its valid time range."))
+        assert credential.get_token(STORAGE).token == cfke_entra.issued[-1]
+    assertions = [r.form()["client_assertion"] for r in cfke_entra.token_requests()]
+    assert assertions == [old, old, new]  # the refused cached token, then the file read again
 
 
 def test_assertion_expired_twice_surfaces_as_stale_and_retryable(cfke_entra: FakeEntra):

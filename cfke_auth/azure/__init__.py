@@ -7,10 +7,11 @@ async flavours of the same settings share their tokens. azure-core is imported w
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from ..registry import shared
-from .config import AZURE_AUDIENCE, EntraSettings, resolve_settings
+from .config import AZURE_AUDIENCE, resolve_settings
 
 if TYPE_CHECKING:
     from ._types import AzureTokens
@@ -20,12 +21,26 @@ if TYPE_CHECKING:
 
 __all__ = ["AZURE_AUDIENCE", "get_azure_credential", "get_azure_credential_async"]
 
+C = TypeVar("C")
 
-def _tokens(settings: EntraSettings) -> ScopedTokens[AzureTokens]:
+
+def _shared_credential(
+    flavour: str,
+    build: Callable[[ScopedTokens[AzureTokens]], C],
+    tenant_id: str | None,
+    client_id: str | None,
+    *,
+    token_path: str | os.PathLike[str] | None,
+    authority_host: str | None,
+) -> C:
+    """The process's one ``flavour`` credential for these settings, built over the tokens both flavours share."""
     from ._types import to_azure
     from .tokens import ScopedTokens
 
-    return shared(("azure", settings), lambda: ScopedTokens(settings, to_azure))
+    settings = resolve_settings(tenant_id, client_id, token_path=token_path, authority_host=authority_host)
+    # each shared() call takes the registry lock, which does not nest: the tokens are fetched before the credential
+    tokens = shared(("azure", settings), lambda: ScopedTokens(settings, to_azure))
+    return shared((f"azure-{flavour}", settings), lambda: build(tokens))
 
 
 def get_azure_credential(
@@ -43,9 +58,9 @@ def get_azure_credential(
     """
     from .credential import AzureCredential
 
-    settings = resolve_settings(tenant_id, client_id, token_path=token_path, authority_host=authority_host)
-    tokens = _tokens(settings)  # outside the registry lock below, which does not nest
-    return shared(("azure-sync", settings), lambda: AzureCredential(tokens))
+    return _shared_credential(
+        "sync", AzureCredential, tenant_id, client_id, token_path=token_path, authority_host=authority_host
+    )
 
 
 def get_azure_credential_async(
@@ -59,6 +74,6 @@ def get_azure_credential_async(
     as :func:`get_azure_credential`."""
     from .aio import AsyncAzureCredential
 
-    settings = resolve_settings(tenant_id, client_id, token_path=token_path, authority_host=authority_host)
-    tokens = _tokens(settings)
-    return shared(("azure-async", settings), lambda: AsyncAzureCredential(tokens))
+    return _shared_credential(
+        "async", AsyncAzureCredential, tenant_id, client_id, token_path=token_path, authority_host=authority_host
+    )

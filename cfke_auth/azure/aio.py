@@ -6,40 +6,33 @@ concurrent tasks on a cold credential wait for one exchange.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 
-from ..flow import arun
+from ..engine import RefreshingCredential
+from ..flow import FlowFactory, arun
+from ._base import BaseAzureCredential
 from ._types import AzureTokens
 from .aadsts import PROVIDER
-from .tokens import ScopedTokens, request_from_options
+from .tokens import request_from_options
 
 __all__ = ["AsyncAzureCredential"]
 
 
-class AsyncAzureCredential:
+class AsyncAzureCredential(BaseAzureCredential[Awaitable[AzureTokens]]):
     """Entra ID access tokens for the pod's identity, for any ``azure.*.aio`` client's ``credential=``.
 
     Shares its tokens with the sync :class:`~cfke_auth.azure.credential.AzureCredential` of the same settings.
     ``await close()`` releases nothing: the HTTP clients and this credential are shared by the process.
     """
 
-    def __init__(self, tokens: ScopedTokens[AzureTokens]) -> None:
-        self._tokens = tokens
+    async def _challenged(self, factory: FlowFactory[AzureTokens]) -> AzureTokens:
+        return (await arun(factory, self._tokens.source, PROVIDER)).value
 
-    def __repr__(self) -> str:
-        s = self._tokens.settings
-        return f"<AsyncAzureCredential tenant={s.tenant_id} client={s.client_id} token_path={s.token_path}>"
-
-    async def _get(
-        self, scopes: tuple[str, ...], claims: str | None, tenant_id: str | None, enable_cae: bool
-    ) -> AzureTokens:
-        tokens = self._tokens
-        if claims:
-            issued = await arun(tokens.challenged(scopes, tenant_id, claims, enable_cae), tokens.source, PROVIDER)
-            return issued.value
-        return await tokens.engine(scopes, tenant_id, enable_cae).aget()
+    def _cached(self, engine: RefreshingCredential[AzureTokens]) -> Awaitable[AzureTokens]:
+        return engine.aget()
 
     async def get_token(
         self,

@@ -6,15 +6,17 @@ from typing import Any
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 
-from ..flow import run
+from ..engine import RefreshingCredential
+from ..flow import FlowFactory, run
+from ._base import BaseAzureCredential
 from ._types import AzureTokens
 from .aadsts import PROVIDER
-from .tokens import ScopedTokens, request_from_options
+from .tokens import request_from_options
 
 __all__ = ["AzureCredential"]
 
 
-class AzureCredential:
+class AzureCredential(BaseAzureCredential[AzureTokens]):
     """Entra ID access tokens for the pod's identity, for any sync Azure SDK client's ``credential=``.
 
     One refreshing token per scope set, exchanged once however many threads ask; a claims challenge bypasses the
@@ -22,18 +24,11 @@ class AzureCredential:
     (``get_azure_credential`` hands the same object to every caller with the same settings).
     """
 
-    def __init__(self, tokens: ScopedTokens[AzureTokens]) -> None:
-        self._tokens = tokens
+    def _challenged(self, factory: FlowFactory[AzureTokens]) -> AzureTokens:
+        return run(factory, self._tokens.source, PROVIDER).value
 
-    def __repr__(self) -> str:
-        s = self._tokens.settings
-        return f"<AzureCredential tenant={s.tenant_id} client={s.client_id} token_path={s.token_path}>"
-
-    def _get(self, scopes: tuple[str, ...], claims: str | None, tenant_id: str | None, enable_cae: bool) -> AzureTokens:
-        tokens = self._tokens
-        if claims:
-            return run(tokens.challenged(scopes, tenant_id, claims, enable_cae), tokens.source, PROVIDER).value
-        return tokens.engine(scopes, tenant_id, enable_cae).get()
+    def _cached(self, engine: RefreshingCredential[AzureTokens]) -> AzureTokens:
+        return engine.get()
 
     def get_token(
         self,
