@@ -15,9 +15,14 @@ from typing import Any, NamedTuple
 
 from .errors import TokenClaimsError, TokenFormatError
 
-__all__ = ["TokenClaims", "decode_claims"]
+__all__ = ["TokenClaims", "decode_claims", "service_account_subject"]
 
 _CLUSTERS_PATH = "/v1/clusters/"
+
+
+def service_account_subject(namespace: str, service_account: str) -> str:
+    """The ``sub`` Kubernetes gives a service account's tokens: what trust policies and federated credentials match."""
+    return f"system:serviceaccount:{namespace}:{service_account}"
 
 
 def _utc(seconds: float) -> datetime:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..claims import service_account_subject
+
 __all__ = [
     "CFKE_ISSUER_PREFIX",
     "create_provider_command",
@@ -51,7 +53,7 @@ def trust_policy(account_id: str, issuer: str, audience: str, namespace: str, se
                 "Condition": {
                     "StringEquals": {
                         f"{key}:aud": audience,
-                        f"{key}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                        f"{key}:sub": service_account_subject(namespace, service_account),
                     }
                 },
             }

@@ -15,12 +15,12 @@ import shlex
 from typing import Any
 
 from ..azure.config import AZURE_AUDIENCE
+from ..claims import service_account_subject
 from ..errors import TokenError
 from ..source import TokenSource, resolve_token_path
 
 TOKEN_DIR = "/var/run/secrets/azure/tokens"
 TOKEN_NAME = "azure-identity-token"
-_SUBJECT = "system:serviceaccount:{namespace}:{service_account}"
 
 
 def register(commands: Any) -> None:
@@ -75,7 +75,7 @@ def _issuer_and_subject(args: argparse.Namespace) -> tuple[str, str, str, str]:
         service_account = service_account or claims.service_account
     if not (namespace and service_account):
         raise ValueError("the token names no namespace or service account: pass --namespace and --service-account")
-    return issuer, _SUBJECT.format(namespace=namespace, service_account=service_account), namespace, service_account
+    return issuer, service_account_subject(namespace, service_account), namespace, service_account
 
 
 def _credential_name(args: argparse.Namespace, namespace: str, service_account: str) -> str:

@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from ..claims import TokenClaims
+from ..claims import TokenClaims, service_account_subject
 from ..errors import TokenError
 from ..gcp.cred_config import cred_config
 from ..gcp.exchange import DEFAULT_IAM_URL, DEFAULT_STS_URL
@@ -95,7 +95,7 @@ def run_principal(args: argparse.Namespace) -> int:
     issuer = claims.issuer if claims else PLACEHOLDER_ISSUER
     if not (namespace and account):
         raise ValueError("the token names no namespace or service account: pass --namespace and --service-account")
-    member = provider.principal(f"system:serviceaccount:{namespace}:{account}")
+    member = provider.principal(service_account_subject(namespace, account))
     print(f"member for {namespace}/{account}:\n  {member}")
     print(f"member for every service account in namespace {namespace}:")
     print(f"  {provider.principal_set('namespace', namespace)}")
