@@ -14,6 +14,7 @@ from .claims import TokenClaims
 from .engine import Issued, RefreshingCredential
 from .errors import (
     CfkeAuthError,
+    ConfigurationError,
     ExchangeError,
     TokenClaimsError,
     TokenEmptyError,
@@ -34,6 +35,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_TOKEN_PATH",
     "CfkeAuthError",
+    "ConfigurationError",
     "ExchangeError",
     "Issued",
     "RefreshingCredential",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "CfkeAuthError",
+    "ConfigurationError",
     "ExchangeError",
     "TokenClaimsError",
     "TokenEmptyError",
@@ -26,6 +27,13 @@ __all__ = [
 
 class CfkeAuthError(Exception):
     """Base class of every error cfke-auth raises on purpose."""
+
+
+class ConfigurationError(CfkeAuthError, ValueError):
+    """A bad argument or setting, found before any request: the message names it and says what is expected.
+
+    Also a ``ValueError``, which is what Python code conventionally catches for a bad argument.
+    """
 
 
 class TokenError(CfkeAuthError):
