@@ -21,7 +21,7 @@ from azure.identity import WorkloadIdentityCredential
 from harness import Row, per_call_us
 
 import cfke_auth
-from cfke_auth.azure.config import AZURE_AUDIENCE
+from cfke_auth.azure.settings import AZURE_AUDIENCE
 from cfke_auth.testing import OidcIssuer, TokenFile
 from cfke_auth.testing.entra import FakeEntra
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from harness import Row, import_cost, per_call_us
 
 from cfke_auth import Issued, RefreshingCredential, TokenSource
-from cfke_auth.aws.sts import format_expiration
+from cfke_auth.aws.protocol import format_expiration
 from cfke_auth.testing import OidcIssuer, TokenFile
 
 HEAVY = {"boto3", "botocore", "google", "azure", "httpx", "jwt", "cryptography"}

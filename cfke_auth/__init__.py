@@ -1,8 +1,9 @@
 """cfke-auth: keyless cloud credentials for code running in Cloudfleet Kubernetes Engine pods.
 
-The pod's projected service-account token is exchanged for AWS, Google Cloud and Azure credentials, handed out as
-the objects each SDK already takes. ``import cfke_auth`` is cheap: httpx and the cloud SDKs are imported only when
-a credential is first built.
+The pod's projected service-account token is exchanged for AWS, Google Cloud and Azure credentials (and for any RFC
+8693 service's tokens), handed out as the objects each SDK already takes. Everything public is exported here; the
+modules behind it are private. ``import cfke_auth`` is cheap: httpx and the cloud SDKs are imported only when a
+credential is first built.
 """
 
 from __future__ import annotations
@@ -10,48 +11,27 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .claims import TokenClaims
-from .engine import Issued, RefreshingCredential
-from .errors import (
-    CfkeAuthError,
-    ConfigurationError,
-    ExchangeError,
-    TokenClaimsError,
-    TokenEmptyError,
-    TokenEncodingError,
-    TokenError,
-    TokenExpiredError,
-    TokenFileNotFoundError,
-    TokenFormatError,
-    TokenIsDirectoryError,
-    TokenPermissionError,
-    TokenTooLargeError,
-    TokenVerificationError,
-)
-from .source import DEFAULT_TOKEN_PATH, TokenSource
-
-__version__ = "0.1.0"
+from ._claims import TokenClaims
+from ._clock import Clock
+from ._engine import Issued, RefreshingCredential
+from ._errors import CfkeAuthError, ConfigurationError, ExchangeError, TokenError, TokenErrorReason
+from ._source import DEFAULT_TOKEN_PATH, SubjectTokenSource, TokenSource
+from ._version import __version__
 
 __all__ = [
     "DEFAULT_TOKEN_PATH",
     "CfkeAuthError",
+    "Clock",
     "ConfigurationError",
     "ExchangeError",
+    "HttpOptions",
     "Issued",
     "RefreshingCredential",
+    "SubjectTokenSource",
     "TokenClaims",
-    "TokenClaimsError",
-    "TokenEmptyError",
-    "TokenEncodingError",
     "TokenError",
-    "TokenExpiredError",
-    "TokenFileNotFoundError",
-    "TokenFormatError",
-    "TokenIsDirectoryError",
-    "TokenPermissionError",
+    "TokenErrorReason",
     "TokenSource",
-    "TokenTooLargeError",
-    "TokenVerificationError",
     "__version__",
     "get_aiobotocore_session",
     "get_azure_credential",
@@ -62,25 +42,27 @@ __all__ = [
     "verify_token",
 ]
 
-# Provider entry points (name -> module), imported on first use so that ``import cfke_auth`` pulls in neither
-# httpx nor any SDK. Each name is also imported under TYPE_CHECKING below, so type checkers see its signature.
+# Names whose modules import httpx or an SDK (name -> module), imported on first use so that ``import cfke_auth``
+# pulls in neither. Each is also imported under TYPE_CHECKING below, so type checkers see its signature.
 _LAZY: dict[str, str] = {
-    "get_aiobotocore_session": "cfke_auth.aws.aiobotocore_session",
+    "HttpOptions": "cfke_auth._http",
+    "get_aiobotocore_session": "cfke_auth.aws.aio",
     "get_azure_credential": "cfke_auth.azure",
     "get_azure_credential_async": "cfke_auth.azure",
-    "get_boto3_session": "cfke_auth.aws.boto3_session",
+    "get_boto3_session": "cfke_auth.aws.credentials",
     "get_gcp_credentials": "cfke_auth.gcp.credentials",
-    "get_token_exchange_auth": "cfke_auth.rfc8693",
-    "verify_token": "cfke_auth.verify",
+    "get_token_exchange_auth": "cfke_auth.rfc8693.credentials",
+    "verify_token": "cfke_auth._verify",
 }
 
 if TYPE_CHECKING:
-    from .aws.aiobotocore_session import get_aiobotocore_session
-    from .aws.boto3_session import get_boto3_session
+    from ._http import HttpOptions
+    from ._verify import verify_token
+    from .aws.aio import get_aiobotocore_session
+    from .aws.credentials import get_boto3_session
     from .azure import get_azure_credential, get_azure_credential_async
     from .gcp.credentials import get_gcp_credentials
-    from .rfc8693 import get_token_exchange_auth
-    from .verify import verify_token
+    from .rfc8693.credentials import get_token_exchange_auth
 
 
 def __getattr__(name: str) -> Any:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
+from cfke_auth import TokenError, TokenErrorReason
 
-def run_threads(count: int, target: Callable[[], Any]) -> list[Any]:
-    """Run ``target`` in ``count`` threads released together; return each one's result or raised exception."""
+
+def run_threads(count: int, target: Callable[[], Any], *, fail: bool = False) -> list[Any]:
+    """Run ``target`` in ``count`` threads released together; return each one's result or raised exception (with
+    ``fail``, assert that none raised)."""
     start = threading.Barrier(count)
     results: list[Any] = [None] * count
 
@@ -26,6 +31,8 @@ def run_threads(count: int, target: Callable[[], Any]) -> list[Any]:
         t.start()
     for t in threads:
         t.join(timeout=30)
+    if fail:
+        assert not [r for r in results if isinstance(r, BaseException)]
     return results
 
 
@@ -37,6 +44,19 @@ def assert_no_secrets(secrets: Iterable[str], *texts: str) -> None:
             assert secret[-12:] not in text
 
 
-@pytest.fixture
-def threads() -> Callable[[int, Callable[[], Any]], list[Any]]:
-    return run_threads
+def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait until ``check()`` holds (a refresh runs in the background: its effect shows a moment later); fail after
+    ``timeout`` seconds, a generous bound rather than a timing assertion."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still not true after {timeout} s: {check.__doc__ or check}")
+        time.sleep(0.005)
+
+
+@contextmanager
+def token_error(reason: TokenErrorReason, match: str | None = None) -> Iterator[pytest.ExceptionInfo[TokenError]]:
+    """``pytest.raises(TokenError, match=...)`` that also checks the error's ``reason``."""
+    with pytest.raises(TokenError, match=match) as info:
+        yield info
+    assert info.value.reason == reason

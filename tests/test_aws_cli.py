@@ -83,7 +83,7 @@ def test_credential_process_imports_no_aws_sdk(cfke_token_file: TokenFile, cfke_
 def test_credential_process_errors_are_one_line_without_secrets(
     cfke_token_file: TokenFile, cfke_fake_sts: FakeSts
 ) -> None:
-    cfke_fake_sts.fail_with("AccessDenied", 403, "Not authorized to perform sts:AssumeRoleWithWebIdentity")
+    cfke_fake_sts.fail_with("AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity", 403)
     result = _cli("aws", "credential-process", "--role-arn", ROLE, "--sts-endpoint-url", cfke_fake_sts.url)
     assert result.returncode == 1
     assert result.stdout == ""

@@ -3,20 +3,19 @@ ExchangeError with an actionable hint. Errors come from a loopback server answer
 
 from __future__ import annotations
 
-import functools
 import logging
+import pickle
 
 import httpx
 import pytest
 
 from cfke_auth import ExchangeError, TokenSource
-from cfke_auth.aws.credential import resolve, sts_credential
-from cfke_auth.aws.errors import PROVIDER
-from cfke_auth.aws.sts import AssumeRoleParams, StsCredentials, assume_role_flow, build_request, parse_response
-from cfke_auth.claims import decode_claims
-from cfke_auth.flow import run
-from cfke_auth.testing import LoopbackServer, Reply, TokenFile
-from cfke_auth.testing.aws import FakeSts, sts_error_xml, sts_success_xml
+from cfke_auth._protocol import Context
+from cfke_auth.aws.protocol import StsCredentials, build_request, parse_response
+from cfke_auth.aws.refresh import exchange_once, sts_credential
+from cfke_auth.aws.settings import AwsSettings, resolve
+from cfke_auth.testing import FakeSts, LoopbackServer, Reply, TokenFile
+from cfke_auth.testing.aws import sts_error_xml, sts_success_xml
 
 pytestmark = [pytest.mark.usefixtures("cfke_aws_env"), pytest.mark.cfke_token(audience="sts.amazonaws.com")]
 
@@ -24,8 +23,7 @@ ROLE = "arn:aws:iam::123456789012:role/app"
 
 
 def _exchange(url: str, token_file: TokenFile, **params: object) -> StsCredentials:
-    flow = functools.partial(assume_role_flow, AssumeRoleParams(ROLE, url, **params))  # type: ignore[arg-type]
-    return run(flow, TokenSource(token_file.path), PROVIDER).value
+    return exchange_once(resolve(ROLE, sts_endpoint_url=url, token_path=token_file.path, **params))  # type: ignore[arg-type]
 
 
 def _engine_error(url: str, token_file: TokenFile, caplog: pytest.LogCaptureFixture) -> ExchangeError:
@@ -45,7 +43,8 @@ def _engine_error(url: str, token_file: TokenFile, caplog: pytest.LogCaptureFixt
 def test_request_is_an_unsigned_form_post(cfke_token_file: TokenFile) -> None:
     token = cfke_token_file.token
     assert token is not None
-    request = build_request(token, AssumeRoleParams(ROLE, "https://sts.example", None, 1800), "shop.api")
+    settings = AwsSettings(ROLE, "https://sts.example", TokenSource(cfke_token_file.path), duration_seconds=1800)
+    request = build_request(settings, token, "shop.api")
     assert request.method == "POST"
     assert str(request.url) == "https://sts.example/"
     assert "authorization" not in request.headers
@@ -88,12 +87,27 @@ def test_explicit_session_name_and_duration_are_sent(cfke_token_file: TokenFile,
 
 
 def _response(body: str, status: int = 200, content_type: str = "text/xml") -> httpx.Response:
-    return httpx.Response(
-        status,
-        content=body.encode(),
-        headers={"Content-Type": content_type},
-        request=httpx.Request("POST", "https://sts.example/"),
-    )
+    """A bare answer, as parsers get it: no request attached."""
+    return httpx.Response(status, content=body.encode(), headers={"Content-Type": content_type})
+
+
+def _context(token: str) -> Context[AwsSettings]:
+    settings = AwsSettings(ROLE, "https://sts.example", TokenSource())
+    return Context.of(settings, "https://sts.example/", token)
+
+
+def _success(stamp: str) -> str:
+    return sts_success_xml(
+        access_key_id="ASIAEXAMPLE",
+        secret_access_key="secret",
+        session_token="session",
+        expires_at=0,
+        role_arn=ROLE,
+        session_name="s",
+        subject="sub",
+        audience="aud",
+        provider="prov",
+    ).replace("1970-01-01T00:00:00Z", stamp)
 
 
 @pytest.mark.parametrize(
@@ -108,27 +122,37 @@ def _response(body: str, status: int = 200, content_type: str = "text/xml") -> h
 def test_expiration_formats(cfke_token_file: TokenFile, stamp: str, epoch: float) -> None:
     token = cfke_token_file.token
     assert token is not None
-    body = sts_success_xml(
-        access_key_id="ASIAEXAMPLE",
-        secret_access_key="secret",
-        session_token="session",
-        expires_at=0,
-        role_arn=ROLE,
-        session_name="s",
-        subject="sub",
-        audience="aud",
-        provider="prov",
-    ).replace("1970-01-01T00:00:00Z", stamp)
-    params = AssumeRoleParams(ROLE, "https://sts.example")
-    creds = parse_response(_response(body), token=token, claims=decode_claims(token), params=params)
-    assert creds.expires_at == epoch
+    issued = parse_response(_response(_success(stamp)), _context(token), now=1893456000 - 3600)
+    assert issued.value.expires_at == issued.expires_at == epoch
 
 
-def test_credentials_repr_hides_secrets() -> None:
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "2030-02-30T00:00:00Z",  # a day that does not exist
+        "0000-01-01T00:00:00Z",  # year 0
+        "2030-01-01T00:00:00+99:00",  # an offset no zone has
+        "\uff12\uff10\uff13\uff10-01-01T00:00:00Z",  # full-width digits
+        "9999-12-31T23:59:59-23:59",  # past any credential's lifetime (and past what a datetime holds)
+        "soon",
+    ],
+)
+def test_an_expiration_that_is_no_instant_is_an_unexpected_response(stamp: str) -> None:
+    with pytest.raises(ExchangeError) as info:
+        parse_response(_response(_success(stamp)), _context("t.o.k"), now=1893456000)
+    assert (info.value.code, "lacks credentials or a valid expiration" in info.value.message) == (
+        "unexpected-response",
+        True,
+    )
+
+
+def test_credentials_repr_hides_secrets_and_they_do_not_pickle() -> None:
     creds = StsCredentials(access_key_id="ASIAX", secret_access_key="SECRET-KEY", session_token="TOK", expires_at=0)
     assert "SECRET-KEY" not in repr(creds)
     assert "TOK" not in repr(creds)
     assert "ASIAX" in repr(creds)
+    with pytest.raises(TypeError, match="not pickled"):
+        pickle.dumps(creds)
 
 
 ERRORS = [
@@ -155,7 +179,7 @@ def test_sts_error_codes_become_typed_errors(
     retryable: bool,
     hint_words: list[str] | None,
 ) -> None:
-    cfke_fake_sts.fail_with(code, status, f"STS says {code}")
+    cfke_fake_sts.fail_with(code, f"STS says {code}", status)
     exc = _engine_error(cfke_fake_sts.url, cfke_token_file, caplog)
     assert (exc.provider, exc.code, exc.status, exc.retryable, exc.stale_token) == (
         "aws-sts",
@@ -177,7 +201,7 @@ def test_sts_error_codes_become_typed_errors(
 def test_access_denied_hint_names_the_principal_and_condition_keys(
     cfke_token_file: TokenFile, cfke_fake_sts: FakeSts
 ) -> None:
-    cfke_fake_sts.fail_with("AccessDenied", 403, "Not authorized to perform sts:AssumeRoleWithWebIdentity")
+    cfke_fake_sts.fail_with("AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity", 403)
     with pytest.raises(ExchangeError) as info:
         _exchange(cfke_fake_sts.url, cfke_token_file)
     claims = TokenSource(cfke_token_file.path).claims()
@@ -207,7 +231,7 @@ def test_expired_token_rereads_the_file_and_retries_once(cfke_token_file: TokenF
 
 
 def test_expired_token_twice_is_a_stale_token_error(cfke_token_file: TokenFile, cfke_fake_sts: FakeSts) -> None:
-    cfke_fake_sts.fail_with("ExpiredTokenException", 400, "Token expired")
+    cfke_fake_sts.fail_with("ExpiredTokenException", "Token expired")
     with pytest.raises(ExchangeError) as info:
         _exchange(cfke_fake_sts.url, cfke_token_file)
     assert (info.value.code, info.value.stale_token, info.value.retryable) == ("ExpiredTokenException", True, True)
@@ -272,11 +296,30 @@ def test_sts_message_echoing_the_token_is_scrubbed(
 ) -> None:
     token = cfke_token_file.token
     assert token is not None
-    cfke_fake_sts.fail_with("InvalidIdentityToken", 400, f"Couldn't parse token {token}")
+    cfke_fake_sts.fail_with("InvalidIdentityToken", f"Couldn't parse token {token}")
     exc = _engine_error(cfke_fake_sts.url, cfke_token_file, caplog)
     assert token not in str(exc) + repr(exc)
-    assert "<token>" in str(exc)
-    assert "<token>" in caplog.text  # the scrubbed message is what the engine logged
+    assert "<redacted>" in str(exc)
+    assert "<redacted>" in caplog.text  # the scrubbed message is what the engine logged
+
+
+def test_unreachable_verification_keys_are_transient(cfke_token_file: TokenFile, cfke_fake_sts: FakeSts) -> None:
+    """STS could not fetch the issuer's JWKS: retried, as the other AWS SDKs retry it, with the IdP hint."""
+    cfke_fake_sts.fail_with("InvalidIdentityToken", "Couldn't retrieve verification key from your identity provider")
+    with pytest.raises(ExchangeError) as info:
+        _exchange(cfke_fake_sts.url, cfke_token_file)
+    assert (info.value.code, info.value.retryable) == ("InvalidIdentityToken", True)
+    assert info.value.hint is not None
+    assert "reachable" in info.value.hint
+
+
+def test_throttling_honours_retry_after() -> None:
+    response = httpx.Response(
+        400, content=sts_error_xml("Throttling", "Rate exceeded").encode(), headers={"Retry-After": "17"}
+    )
+    with pytest.raises(ExchangeError) as info:
+        parse_response(response, _context("t.o.k"), now=0)
+    assert (info.value.code, info.value.retryable, info.value.retry_after) == ("Throttling", True, 17.0)
 
 
 def test_unreachable_sts_is_a_retryable_connection_error(cfke_token_file: TokenFile) -> None:

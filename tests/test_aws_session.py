@@ -154,6 +154,7 @@ def test_token_rotation_is_picked_up_at_the_next_exchange(
     assert len(cfke_fake_sts.calls) == 1  # no exchange just because the token changed
     clock.shift(3000)  # past the refresh point
     credentials.get_frozen_credentials()
+    assert credentials.refreshing.settle()
     assert [c.form()["WebIdentityToken"] for c in cfke_fake_sts.calls] == [first, second]
 
 
@@ -165,15 +166,15 @@ def test_refresh_starts_ahead_of_expiry(
     clock.shift(3600 * 0.70)
     assert credentials.get_frozen_credentials().access_key == first
     clock.shift(3600 * 0.12)  # 82 %: past the jittered 75-80 % refresh point, an hour's credentials still valid
+    assert credentials.get_frozen_credentials().access_key == first  # served at once; the refresh runs behind
+    assert credentials.refreshing.settle()
     assert credentials.get_frozen_credentials().access_key != first
     assert len(cfke_fake_sts.calls) == 2
 
 
 def _hammer(credentials: Any, threads: int) -> list[str]:
     """Every thread's access key, from ``threads`` threads released together; none may fail."""
-    results = run_threads(threads, lambda: credentials.get_frozen_credentials().access_key)
-    assert not [r for r in results if isinstance(r, BaseException)]
-    return results
+    return run_threads(threads, lambda: credentials.get_frozen_credentials().access_key, fail=True)
 
 
 def test_64_threads_cold_make_one_sts_call(cfke_token_file: TokenFile, cfke_fake_sts: FakeSts) -> None:
@@ -219,6 +220,7 @@ def test_sts_outage_while_credentials_are_valid_fails_no_call(
                 assert credentials.get_frozen_credentials().access_key == first
             except ExchangeError:
                 failed += 1
+            assert credentials.refreshing.settle()  # the background attempt this call may have started is over
             clock.shift(10)
         attempts = len(cfke_fake_sts.calls)
     assert failed == 0
@@ -234,7 +236,7 @@ def test_nothing_valid_left_raises_the_sts_error(
     credentials = cfke_auth.get_boto3_session(ROLE, sts_endpoint_url=cfke_fake_sts.url).get_credentials()
     credentials.get_frozen_credentials()
     clock.shift(3600)
-    cfke_fake_sts.fail_with("AccessDenied", 403)
+    cfke_fake_sts.fail_with("AccessDenied", status=403)
     with pytest.raises(ExchangeError) as info:
         credentials.get_frozen_credentials()
     assert info.value.code == "AccessDenied"
@@ -252,9 +254,10 @@ def test_no_secret_in_reprs_errors_or_logs(
     clock.shift(3600 * 0.85)
     caplog.set_level(logging.DEBUG)
     with cfke_fake_sts.server.outage(503):
-        credentials.get_frozen_credentials()  # logs the failed refresh
+        credentials.get_frozen_credentials()  # starts the refresh that fails, and logs
+        assert credentials.refreshing.settle()
     clock.shift(3600)
-    cfke_fake_sts.fail_with("InvalidIdentityToken", 400)
+    cfke_fake_sts.fail_with("InvalidIdentityToken", status=400)
     with pytest.raises(ExchangeError) as info:
         credentials.get_frozen_credentials()
     text = " ".join([repr(credentials), repr(session), str(info.value), repr(info.value), caplog.text])

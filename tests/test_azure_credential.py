@@ -142,6 +142,7 @@ def test_rotation_sends_the_new_token(cfke_entra: FakeEntra, cfke_token_file: To
     with time_machine.travel(time.time() + 2900, tick=False):  # past 75-80 % of the access token's hour
         new = cfke_token_file.rotate()
         credential.get_token(STORAGE)
+        assert credential.refreshing(STORAGE).settle()
     assertions = [r.form()["client_assertion"] for r in cfke_entra.token_requests()]
     assert assertions == [first_assertion, new]
 
@@ -153,7 +154,9 @@ def test_time_travel_refreshes_ahead_of_expiry_and_serves_until_then(cfke_entra:
     with time_machine.travel(start + 2000, tick=False):  # 55 %: still the cached token
         cfke_token_file.rotate()
         assert credential.get_token(STORAGE) is first
-    with time_machine.travel(start + 3000, tick=False):  # 83 %: refreshed ahead of expiry
+    with time_machine.travel(start + 3000, tick=False):  # 83 %: refreshed ahead of expiry, in the background
+        assert credential.get_token(STORAGE) is first
+        assert credential.refreshing(STORAGE).settle()
         second = credential.get_token(STORAGE)
         assert second.token != first.token
         assert second.expires_on >= start + 3000 + 3600 - 1
@@ -166,6 +169,8 @@ def test_refresh_in_is_honoured(cfke_entra: FakeEntra):
     start = time.time()
     first = credential.get_token(STORAGE)
     with time_machine.travel(start + 700, tick=False):  # far before 75 % of the hour, after refresh_in
+        credential.get_token(STORAGE)
+        assert credential.refreshing(STORAGE).settle()
         assert credential.get_token(STORAGE).token != first.token
     assert len(cfke_entra.token_requests()) == 2
 
@@ -205,6 +210,7 @@ def test_outage_while_valid_serves_the_cached_token(cfke_entra: FakeEntra):
                     assert credential.get_token(STORAGE).token == first.token
                 except cfke_auth.ExchangeError:
                     failures += 1
+                assert credential.refreshing(STORAGE).settle()
     assert failures == 0
     # A call makes an attempt once the backoff is over: the first at the call at or after the refresh point (75-80 %
     # of the hour: 2800-2890 s), then after 1, 2, 4, 8, 16, 32, 60, 60... s times a 0.5-1 jitter, at the next call.
@@ -213,6 +219,8 @@ def test_outage_while_valid_serves_the_cached_token(cfke_entra: FakeEntra):
     attempts = len(cfke_entra.token_requests()) - 1
     assert 13 <= attempts <= 24
     with time_machine.travel(start + 3500, tick=False):
+        credential.get_token(STORAGE)
+        assert credential.refreshing(STORAGE).settle()
         assert credential.get_token(STORAGE).token != first.token  # the endpoint is back: refreshed
 
 
@@ -265,6 +273,7 @@ async def test_async_outage_while_valid(cfke_entra: FakeEntra):
         for step in range(20):  # 2800-3370 s into the hour, 30 s apart
             with time_machine.travel(start + 2800 + step * 30, tick=False):
                 assert (await credential.get_token(STORAGE)).token == first.token
+                assert await credential.refreshing(STORAGE).asettle()
     # The sync test's schedule with calls 30 s apart (a 0.5x jitter, which would shorten a 60 s wait to exactly 30 s,
     # needs random() to return exactly 0.0). Shortest waits: 2800, 2830, ..., 2950, 2980, then every 60 s to 3340 = 13
     # attempts. Longest: 2890, 2920, ..., 3040, 3100, then every 60 s to 3340 = 11. Retrying on every call would be 20.

@@ -8,22 +8,32 @@ import time
 import httpx
 import pytest
 import time_machine
+from azure.core.exceptions import ClientAuthenticationError
+from conftest import assert_no_secrets
 
 import cfke_auth
-from cfke_auth.azure.config import EntraSettings
-from cfke_auth.azure.exchange import parse_response
-from cfke_auth.testing import Reply
-from cfke_auth.testing.entra import FakeEntra, FederatedCredential, aadsts_error
-from cfke_auth.testing.token_file import TokenFile
+from cfke_auth import TokenSource
+from cfke_auth._protocol import Context
+from cfke_auth.azure.protocol import EntraRequest, parse_response
+from cfke_auth.azure.settings import EntraSettings, resolve
+from cfke_auth.testing import FakeEntra, FederatedCredential, Reply, TokenFile, aadsts_error
 
 STORAGE = "https://storage.azure.com/.default"
 VAULT = "https://vault.azure.net/.default"
 
 
 def _error(credential: object) -> cfke_auth.ExchangeError:
-    with pytest.raises(cfke_auth.ExchangeError) as caught:
+    """The error an Azure SDK caller gets: azure-core's ClientAuthenticationError, and cfke-auth's ExchangeError."""
+    with pytest.raises(ClientAuthenticationError) as caught:
         credential.get_token(STORAGE)  # type: ignore[attr-defined]
+    assert isinstance(caught.value, cfke_auth.ExchangeError)
     return caught.value
+
+
+def _context(token: str = "t.o.k") -> Context[EntraRequest]:
+    settings = EntraSettings("tenant", "client", TokenSource(), "https://login.microsoftonline.com")
+    request = EntraRequest(settings, "tenant", (STORAGE,))
+    return Context.of(request, request.url, token)
 
 
 def test_no_matching_federated_credential_names_iss_sub_aud(cfke_entra: FakeEntra, cfke_token_file: TokenFile):
@@ -65,14 +75,14 @@ def test_assertion_outside_its_time_is_retried_once_with_a_reread_token(
         credential.get_token(VAULT)  # the source now holds the old token
         old = cfke_token_file.token
         new = cfke_token_file.rotate()
-        cfke_entra.fail_next(aadsts_error(700024, "Client assertion is not within its valid time range."))
+        cfke_entra.answer_with(aadsts_error(700024, "Client assertion is not within its valid time range."), times=1)
         assert credential.get_token(STORAGE).token == cfke_entra.issued[-1]
     assertions = [r.form()["client_assertion"] for r in cfke_entra.token_requests()]
     assert assertions == [old, old, new]  # the refused cached token, then the file read again
 
 
 def test_assertion_expired_twice_surfaces_as_stale_and_retryable(cfke_entra: FakeEntra):
-    cfke_entra.fail_next(aadsts_error(700024, "Client assertion is not within its valid time range."), times=2)
+    cfke_entra.answer_with(aadsts_error(700024, "Client assertion is not within its valid time range."), times=2)
     error = _error(cfke_auth.get_azure_credential())
     assert error.code == "AADSTS700024"
     assert error.stale_token
@@ -88,7 +98,7 @@ def test_unknown_client_id(cfke_entra: FakeEntra):
 
 
 def test_unknown_tenant(cfke_entra: FakeEntra):
-    cfke_entra.fail_next(aadsts_error(90002, "Tenant 'contoso.example' not found.", error="invalid_tenant"))
+    cfke_entra.answer_with(aadsts_error(90002, "Tenant 'contoso.example' not found.", error="invalid_tenant"), times=1)
     error = _error(cfke_auth.get_azure_credential())
     assert error.code == "AADSTS90002"
     assert error.hint is not None
@@ -105,7 +115,7 @@ def test_scope_without_default_suffix(cfke_entra: FakeEntra):
 
 @pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
 def test_throttling_and_server_errors_are_retryable(cfke_entra: FakeEntra, status: int):
-    cfke_entra.fail_next(Reply.text("busy", status))
+    cfke_entra.answer_with(Reply.text("busy", status), times=1)
     error = _error(cfke_auth.get_azure_credential())
     assert error.code == f"http-{status}"
     assert error.retryable
@@ -113,8 +123,8 @@ def test_throttling_and_server_errors_are_retryable(cfke_entra: FakeEntra, statu
 
 
 def test_throttling_with_an_aadsts_body_keeps_the_code_and_is_retryable(cfke_entra: FakeEntra):
-    cfke_entra.fail_next(
-        aadsts_error(50196, "The server terminated an operation because it encountered a loop.", status=429)
+    cfke_entra.answer_with(
+        aadsts_error(50196, "The server terminated an operation because it encountered a loop.", status=429), times=1
     )
     error = _error(cfke_auth.get_azure_credential())
     assert error.code == "AADSTS50196"
@@ -122,7 +132,7 @@ def test_throttling_with_an_aadsts_body_keeps_the_code_and_is_retryable(cfke_ent
 
 
 def test_unmapped_aadsts_code_keeps_the_first_line_only(cfke_entra: FakeEntra):
-    cfke_entra.fail_next(aadsts_error(7000112, "Application is disabled."))
+    cfke_entra.answer_with(aadsts_error(7000112, "Application is disabled."), times=1)
     error = _error(cfke_auth.get_azure_credential())
     assert error.code == "AADSTS7000112"
     assert error.hint is None
@@ -138,35 +148,66 @@ def test_connection_refused_is_retryable(cfke_entra: FakeEntra, cfke_token_file:
 
 
 def test_token_file_errors_are_token_errors(cfke_entra: FakeEntra, tmp_path):
-    with pytest.raises(cfke_auth.TokenFileNotFoundError):
+    with pytest.raises(ClientAuthenticationError) as info:
         cfke_auth.get_azure_credential(token_path=tmp_path / "missing").get_token(STORAGE)
+    assert isinstance(info.value, cfke_auth.TokenError) and info.value.reason == "not-found"
     assert cfke_entra.token_requests() == []
 
 
 @pytest.mark.parametrize(
     ("body", "what"),
     [
-        (b"<html>sign in</html>", "not JSON"),
+        (b"<html>sign in</html>", "not a JSON object"),
         (b'{"token_type":"Bearer","expires_in":3599}', "no access_token"),
         (b'{"access_token":"x"}', "neither expires_in nor expires_on"),
-        (b'{"access_token":"x","expires_in":"soon"}', "not a number"),
+        (b'{"access_token":"x","expires_in":"soon"}', "not a sensible number"),
+        (b'{"access_token":"x","expires_in":Infinity}', "not a sensible number"),
+        (b'{"access_token":"x","expires_in":1e400}', "not a sensible number"),
+        (b'{"access_token":"x","expires_in":-5}', "not a sensible number"),
+        (b'{"access_token":"x","expires_on":99999999999999999999}', "not a sensible number"),
     ],
 )
 def test_malformed_success_answers(cfke_entra: FakeEntra, body: bytes, what: str):
-    cfke_entra.fail_next(Reply(200, body, {"Content-Type": "application/json"}))
+    cfke_entra.answer_with(Reply(200, body, {"Content-Type": "application/json"}), times=1)
     error = _error(cfke_auth.get_azure_credential())
     assert error.code == "malformed-response"
     assert what in error.message
 
 
 def test_expires_on_and_string_numbers_are_understood():
-    response = httpx.Response(200, json={"access_token": "at", "expires_on": "1900000000", "token_type": "Bearer"})
-    issued = parse_response(response, now=1_800_000_000)
-    assert issued.expires_at == 1_900_000_000
+    response = httpx.Response(200, json={"access_token": "at", "expires_on": "1800086400", "token_type": "Bearer"})
+    issued = parse_response(response, _context(), now=1_800_000_000)
+    assert issued.expires_at == 1_800_086_400
     assert issued.value.refresh_on is None
     response = httpx.Response(200, json={"access_token": "at", "expires_in": "3599", "refresh_in": 1800})
-    issued = parse_response(response, now=1_800_000_000)
+    issued = parse_response(response, _context(), now=1_800_000_000)
     assert (issued.expires_at, issued.refresh_at) == (1_800_003_599, 1_800_001_800)
+
+
+@pytest.mark.parametrize("refresh_in", [0, -60, "soon", None, 10**12])
+def test_senseless_refresh_advice_is_ignored_not_fatal(refresh_in: object) -> None:
+    response = httpx.Response(200, json={"access_token": "at", "expires_in": 3599, "refresh_in": refresh_in})
+    issued = parse_response(response, _context(), now=1_800_000_000)
+    assert (issued.expires_at, issued.refresh_at) == (1_800_003_599, None)
+
+
+def test_an_error_echoing_the_assertion_is_redacted() -> None:
+    assertion = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+    body = {
+        "error": "invalid_client",
+        "error_description": f"AADSTS50027: bad token {assertion}",
+        "error_codes": [50027],
+    }
+    with pytest.raises(cfke_auth.ExchangeError) as info:
+        parse_response(httpx.Response(401, json=body), _context(assertion), now=0)
+    assert_no_secrets([assertion], str(info.value), repr(info.value))
+
+
+def test_throttling_carries_retry_after() -> None:
+    response = httpx.Response(429, text="slow down", headers={"Retry-After": "7"})
+    with pytest.raises(cfke_auth.ExchangeError) as info:
+        parse_response(response, _context(), now=0)
+    assert (info.value.retryable, info.value.retry_after) == (True, 7.0)
 
 
 @pytest.mark.parametrize(
@@ -180,35 +221,33 @@ def test_expires_on_and_string_numbers_are_understood():
         ({"tenant_id": "t", "client_id": "c"}, {"AZURE_AUTHORITY_HOST": "http://10.0.0.1"}, "https"),
     ],
 )
-def test_bad_settings_are_value_errors(monkeypatch: pytest.MonkeyPatch, kwargs, env, message):
+def test_bad_settings_are_configuration_errors(monkeypatch: pytest.MonkeyPatch, kwargs, env, message):
     for name in ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_AUTHORITY_HOST"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(cfke_auth.ConfigurationError, match=message):
         cfke_auth.get_azure_credential(**kwargs)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(cfke_auth.ConfigurationError, match=message):
         cfke_auth.get_azure_credential_async(**kwargs)
 
 
 def test_settings_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path):
-    from cfke_auth.azure.config import resolve_settings
-
     monkeypatch.setenv("AZURE_TENANT_ID", "env-tenant")
     monkeypatch.setenv("AZURE_CLIENT_ID", "env-client")
     monkeypatch.setenv("AZURE_FEDERATED_TOKEN_FILE", str(tmp_path / "azure"))
     monkeypatch.setenv("CFKE_TOKEN_FILE", str(tmp_path / "cfke"))
     monkeypatch.setenv("AZURE_AUTHORITY_HOST", "login.microsoftonline.us")
-    assert resolve_settings() == EntraSettings(
-        "env-tenant", "env-client", str(tmp_path / "azure"), "https://login.microsoftonline.us"
+    assert resolve() == EntraSettings(
+        "env-tenant", "env-client", TokenSource(tmp_path / "azure"), "https://login.microsoftonline.us"
     )
-    assert resolve_settings(
-        "t", "c", token_path=tmp_path / "arg", authority_host="https://login.chinacloudapi.cn/"
-    ) == (EntraSettings("t", "c", str(tmp_path / "arg"), "https://login.chinacloudapi.cn"))
+    assert resolve("t", "c", token_path=tmp_path / "arg", authority_host="https://login.chinacloudapi.cn/") == (
+        EntraSettings("t", "c", TokenSource(tmp_path / "arg"), "https://login.chinacloudapi.cn")
+    )
     monkeypatch.delenv("AZURE_FEDERATED_TOKEN_FILE")
     monkeypatch.delenv("AZURE_AUTHORITY_HOST")
-    settings = resolve_settings()
-    assert settings.token_path == str(tmp_path / "cfke")
+    settings = resolve()
+    assert settings.source.path == str(tmp_path / "cfke")  # type: ignore[attr-defined]
     assert settings.authority == "https://login.microsoftonline.com"
 
 
@@ -235,7 +274,7 @@ def test_no_secret_in_errors_reprs_or_logs(
 
 
 def test_message_drops_the_code_prefix_and_the_trace_lines(cfke_entra: FakeEntra):
-    cfke_entra.fail_next(aadsts_error(700016, "Application with identifier 'x' was not found."))
+    cfke_entra.answer_with(aadsts_error(700016, "Application with identifier 'x' was not found."), times=1)
     error = _error(cfke_auth.get_azure_credential())
     assert error.message == "Application with identifier 'x' was not found."
     assert str(error).startswith("entra: AADSTS700016: Application with identifier")
@@ -243,7 +282,7 @@ def test_message_drops_the_code_prefix_and_the_trace_lines(cfke_entra: FakeEntra
 
 @pytest.mark.parametrize("code", [700211, 700212, 700213, 7002137])
 def test_specific_no_match_codes_get_the_matching_hint(cfke_entra: FakeEntra, code: int):
-    cfke_entra.fail_next(aadsts_error(code, "No matching federated identity record found."))
+    cfke_entra.answer_with(aadsts_error(code, "No matching federated identity record found."), times=1)
     error = _error(cfke_auth.get_azure_credential())
     assert error.code == f"AADSTS{code}"
     assert error.hint is not None
@@ -253,7 +292,7 @@ def test_specific_no_match_codes_get_the_matching_hint(cfke_entra: FakeEntra, co
 
 @pytest.mark.cfke_token(extended=True)
 def test_no_match_with_the_default_token_points_at_the_projected_volume(cfke_entra: FakeEntra):
-    cfke_entra.fail_next(aadsts_error(700212, "No matching federated identity record found."))
+    cfke_entra.answer_with(aadsts_error(700212, "No matching federated identity record found."), times=1)
     error = _error(cfke_auth.get_azure_credential())
     assert error.hint is not None
     assert "cfke-auth azure token-volume" in error.hint

@@ -11,17 +11,75 @@ import time_machine
 from conftest import assert_no_secrets
 
 import cfke_auth
-from cfke_auth import CfkeAuthError, ExchangeError, Issued, RefreshingCredential, TokenError, TokenSource
+from cfke_auth import (
+    CfkeAuthError,
+    ConfigurationError,
+    ExchangeError,
+    Issued,
+    RefreshingCredential,
+    TokenError,
+    TokenSource,
+)
 from cfke_auth.testing import OidcIssuer
 
 
 def test_hierarchy() -> None:
-    token_errors = [
-        getattr(cfke_auth, name) for name in cfke_auth.__all__ if name.startswith("Token") and name.endswith("Error")
-    ]
-    assert len(token_errors) == 11
-    assert all(issubclass(cls, TokenError) and issubclass(cls, CfkeAuthError) for cls in token_errors)
+    errors = [name for name in cfke_auth.__all__ if name.endswith("Error")]
+    assert sorted(errors) == ["CfkeAuthError", "ConfigurationError", "ExchangeError", "TokenError"]
     assert issubclass(ExchangeError, CfkeAuthError)
+    assert issubclass(TokenError, CfkeAuthError)
+    assert issubclass(ConfigurationError, CfkeAuthError)
+    assert issubclass(ConfigurationError, ValueError)  # what Python code catches for a bad argument
+
+
+def _errors() -> list[CfkeAuthError]:
+    """One of every error class a caller can meet, the SDK-native ones included."""
+    from cfke_auth.aws.credentials import sdk_error as aws
+    from cfke_auth.azure.credentials import sdk_error as azure
+    from cfke_auth.gcp.credentials import sdk_error as google
+
+    plain: list[CfkeAuthError] = [
+        ExchangeError("refused", provider="entra", code="AADSTS70021", hint="fix it", status=400, retry_after=3.0),
+        TokenError("token file /x does not exist", path="/x", reason="not-found"),
+        ConfigurationError("role_arn is required"),
+    ]
+    return plain + [convert(error) for convert in (aws, azure, google) for error in plain]
+
+
+def _raise(error: CfkeAuthError) -> None:
+    raise error
+
+
+def test_every_error_survives_a_process_pool() -> None:
+    """multiprocessing pickles an error raised in a worker; an error that cannot be rebuilt hangs ``Pool`` forever
+    and breaks ``ProcessPoolExecutor``."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    errors = _errors()
+    with ProcessPoolExecutor(max_workers=1) as pool:
+        for error in errors:
+            with pytest.raises(type(error)) as info:
+                pool.submit(_raise, error).result(timeout=30)
+            assert str(info.value) == str(error)
+            assert {k: v for k, v in vars(info.value).items() if not k.startswith("exc_")} == {
+                k: v for k, v in vars(error).items() if not k.startswith("exc_")
+            }
+
+
+def test_sdk_native_errors_are_both_kinds() -> None:
+    from azure.core.exceptions import ClientAuthenticationError
+    from botocore.exceptions import BotoCoreError
+    from google.auth.exceptions import RefreshError
+
+    for error in _errors()[3:]:
+        assert isinstance(error, (BotoCoreError, ClientAuthenticationError, RefreshError))
+        assert isinstance(error, CfkeAuthError)
+    google_exchange = _errors()[-3]
+    assert isinstance(google_exchange, RefreshError) and isinstance(google_exchange, ExchangeError)
+    assert google_exchange.retryable is False and google_exchange.code == "AADSTS70021"
+    azure_token = _errors()[7]
+    assert isinstance(azure_token, ClientAuthenticationError) and isinstance(azure_token, TokenError)
+    assert azure_token.reason == "not-found"  # the TokenError's field, not an HTTP reason phrase
 
 
 def test_exchange_error_text() -> None:
@@ -70,7 +128,9 @@ def test_engine_logs_name_the_failure_not_the_value(caplog: pytest.LogCaptureFix
         assert cred.get() == secret
         clock.shift(3000)
         assert cred.get() == secret  # refresh failed: served anyway
+        assert cred.settle()
         clock.shift(120)
         assert cred.get() == secret  # failed again, with an exception that carries the secret: not logged
+        assert cred.settle()
     assert "Throttling" in caplog.text and "RuntimeError" in caplog.text
     assert_no_secrets([secret], caplog.text, repr(cred))

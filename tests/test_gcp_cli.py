@@ -38,26 +38,28 @@ def cred_config_args(fake: GoogleFake, *extra: str) -> list[str]:
 
 
 def test_cred_config_is_the_external_account_format(
-    gcp_fake: GoogleFake, cfke_token_file: TokenFile, capsys: pytest.CaptureFixture[str]
+    cfke_google: GoogleFake, cfke_token_file: TokenFile, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(cred_config_args(gcp_fake, "--service-account", SA)) == 0
+    assert main(cred_config_args(cfke_google, "--service-account", SA)) == 0
     assert json.loads(capsys.readouterr().out) == {
         "universe_domain": "googleapis.com",
         "type": "external_account",
-        "audience": gcp_fake.provider.audience,
+        "audience": cfke_google.provider.audience,
         "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
-        "token_url": f"{gcp_fake.url}/v1/token",
+        "token_url": f"{cfke_google.url}/v1/token",
         "credential_source": {"file": cfke_token_file.path, "format": {"type": "text"}},
-        "service_account_impersonation_url": (f"{gcp_fake.url}/v1/projects/-/serviceAccounts/{SA}:generateAccessToken"),
+        "service_account_impersonation_url": (
+            f"{cfke_google.url}/v1/projects/-/serviceAccounts/{SA}:generateAccessToken"
+        ),
     }
 
 
 @pytest.mark.filterwarnings("ignore:.*load_credentials_from_file:DeprecationWarning")
 def test_google_auth_loads_the_file_and_refreshes_against_sts(
-    gcp_fake: GoogleFake, cfke_token_file: TokenFile, tmp_path: Path
+    cfke_google: GoogleFake, cfke_token_file: TokenFile, tmp_path: Path
 ) -> None:
     path = tmp_path / "gcp.json"
-    assert main(cred_config_args(gcp_fake, "--output", str(path))) == 0
+    assert main(cred_config_args(cfke_google, "--output", str(path))) == 0
 
     loaded, project = google.auth.load_credentials_from_file(str(path))  # scoped later: no project-ID lookup
     assert isinstance(loaded, external_account.Credentials)
@@ -65,25 +67,25 @@ def test_google_auth_loads_the_file_and_refreshes_against_sts(
     creds = loaded.with_scopes([CLOUD_PLATFORM])
     creds.refresh(Request())
 
-    assert creds.token in gcp_fake.issued
-    (call,) = gcp_fake.sts_calls()
+    assert creds.token in cfke_google.issued
+    (call,) = cfke_google.sts_calls()
     assert call.form()["subject_token"] == cfke_token_file.token
-    assert AuthorizedSession(creds).get(gcp_fake.url + RESOURCE_PATH).status_code == 200
+    assert AuthorizedSession(creds).get(cfke_google.url + RESOURCE_PATH).status_code == 200
 
 
 def test_google_auth_impersonates_through_the_same_file(
-    gcp_fake: GoogleFake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cfke_google: GoogleFake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    gcp_fake.bind(SA, f"principal://iam.googleapis.com/{POOL}/subject/system:serviceaccount:default:default")
+    cfke_google.bind(SA, f"principal://iam.googleapis.com/{POOL}/subject/system:serviceaccount:default:default")
     path = tmp_path / "gcp.json"
-    assert main(cred_config_args(gcp_fake, "--service-account", SA, "-o", str(path))) == 0
+    assert main(cred_config_args(cfke_google, "--service-account", SA, "-o", str(path))) == 0
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
 
     loaded, _ = google.auth.default()
     creds = loaded.with_scopes([CLOUD_PLATFORM])
     creds.refresh(Request())
 
-    assert gcp_fake.issued[creds.token].service_account == SA
+    assert cfke_google.issued[creds.token].service_account == SA
 
 
 @pytest.mark.cfke_token(namespace="shop", service_account="api")

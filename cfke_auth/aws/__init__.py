@@ -1,8 +1,9 @@
 """AWS: the pod's token exchanged for IAM role credentials through STS ``AssumeRoleWithWebIdentity``.
 
-One module per idea: :mod:`.arguments` (checking and defaulting what callers pass), :mod:`.endpoint` (which STS
-URL to call), :mod:`.sts` (the sans-IO exchange) with :mod:`.xmldoc` (reading its XML) and :mod:`.errors` (STS
-error codes to actionable errors), :mod:`.policy` (the IAM trust the exchange relies on), :mod:`.credential` (the
-shared refreshing credential), and the SDK adapters: :mod:`.botocore_credentials`, :mod:`.boto3_session`,
-:mod:`.aiobotocore_session`. Only the adapters import botocore, so the ``credential-process`` command stays light.
+The provider shape every package here follows: :mod:`.settings` (arguments and environment, checked), :mod:`.protocol`
+(the sans-IO exchange; :mod:`.xmldoc` reads its XML), :mod:`.errors` (STS error codes to actionable errors),
+:mod:`.refresh` (the shared refreshing credential), and the SDK adapters :mod:`.credentials` (botocore/boto3) and
+:mod:`.aio` (aiobotocore). :mod:`.endpoint` and :mod:`.profile` pick the STS URL as the SDKs do; :mod:`.policy` is the
+IAM trust the exchange relies on. Only the adapters import botocore, so ``cfke-auth aws credential-process`` stays
+light. The public entry points are re-exported by :mod:`cfke_auth`.
 """

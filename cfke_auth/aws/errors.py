@@ -9,14 +9,18 @@ page could echo the request, and the request holds the token.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import httpx
 
-from ..claims import TokenClaims
-from ..errors import ExchangeError
+from .._claims import TokenClaims
+from .._errors import ExchangeError
+from .._protocol import Context, retry_after, transient
 from . import xmldoc
-from .arguments import account_id
 from .policy import create_provider_command, issuer_host_path, oidc_provider_arn
+
+if TYPE_CHECKING:
+    from .settings import AwsSettings
 
 __all__ = ["PROVIDER", "RETRYABLE_CODES", "error_from_response", "unexpected_response"]
 
@@ -25,18 +29,24 @@ PROVIDER = "aws-sts"
 RETRYABLE_CODES = frozenset(
     {"IDPCommunicationError", "Throttling", "ThrottlingException", "ServiceUnavailable", "InternalFailure"}
 )
-_MAX_MESSAGE = 300
+#: ``InvalidIdentityToken`` with this message means STS could not reach the issuer's keys: transient, as the other
+#: AWS SDKs treat it.
+_KEYS_UNREACHABLE = "couldn't retrieve verification key"
 
 
 def _audiences(claims: TokenClaims) -> str:
     return ", ".join(claims.audiences) or "(none)"
 
 
+def _account(role_arn: str) -> str:
+    return role_arn.split(":")[4]
+
+
 def _access_denied(claims: TokenClaims, role_arn: str) -> str:
     key = issuer_host_path(claims.issuer)
     return (
         f"the trust policy of {role_arn} must allow sts:AssumeRoleWithWebIdentity for the federated principal "
-        f"{oidc_provider_arn(account_id(role_arn), claims.issuer)} with StringEquals conditions "
+        f"{oidc_provider_arn(_account(role_arn), claims.issuer)} with StringEquals conditions "
         f'"{key}:aud" = one of [{_audiences(claims)}] and "{key}:sub" = "{claims.subject}" '
         f"(this token: iss {claims.issuer}, aud [{_audiences(claims)}], sub {claims.subject}); "
         "`cfke-auth aws trust-policy` prints a matching policy"
@@ -46,7 +56,7 @@ def _access_denied(claims: TokenClaims, role_arn: str) -> str:
 def _invalid_identity_token(claims: TokenClaims, role_arn: str) -> str:
     audience = claims.audiences[0] if claims.audiences else "AUDIENCE"
     return (
-        f"account {account_id(role_arn)} needs an IAM OIDC identity provider for {claims.issuer} whose client-id "
+        f"account {_account(role_arn)} needs an IAM OIDC identity provider for {claims.issuer} whose client-id "
         f"(audience) list includes one of the token's audiences [{_audiences(claims)}]; create it with "
         f"`{create_provider_command(claims.issuer, audience)}`"
     )
@@ -110,42 +120,43 @@ def _content_type(response: httpx.Response) -> str:
     return response.headers.get("content-type", "").partition(";")[0].strip() or "no content type"
 
 
-def unexpected_response(response: httpx.Response, what: str) -> ExchangeError:
+def unexpected_response(
+    response: httpx.Response, context: Context[AwsSettings], what: str, *, now: float
+) -> ExchangeError:
     """An answer that is not STS XML: described by status, content type and size, never by its body."""
     status = response.status_code
-    url = response.request.url.copy_with(query=None)
     return ExchangeError(
-        f"{url} answered HTTP {status} ({_content_type(response)}, {len(response.content)} bytes), which {what}",
+        f"{context.url} answered HTTP {status} ({_content_type(response)}, {len(response.content)} bytes), "
+        f"which {what}",
         provider=PROVIDER,
         code="unexpected-response",
-        retryable=status >= 500 or status == 429,
+        retryable=transient(status),
+        retry_after=retry_after(response, now),
         status=status,
         hint="check the STS endpoint (sts_endpoint_url, AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL): something other "
         "than STS, such as a proxy or a wrong URL, answered",
     )
 
 
-def _scrub(message: str, token: str) -> str:
-    if token:
-        message = message.replace(token, "<token>")
-    return message if len(message) <= _MAX_MESSAGE else message[: _MAX_MESSAGE - 3] + "..."
-
-
-def error_from_response(response: httpx.Response, *, token: str, claims: TokenClaims, role_arn: str) -> ExchangeError:
+def error_from_response(response: httpx.Response, context: Context[AwsSettings], *, now: float) -> ExchangeError:
     """The typed error for a non-200 answer: STS's own code and message with a hint, or an unexpected response."""
     root = xmldoc.parse(response.content)
     error = xmldoc.child(root, "Error")
     code = xmldoc.text(error, "Code")
     if root is None or xmldoc.local_name(root) != "ErrorResponse" or code is None:
-        return unexpected_response(response, "is not an STS ErrorResponse")
+        return unexpected_response(response, context, "is not an STS ErrorResponse", now=now)
     status = response.status_code
-    hint = _HINTS.get(code)
+    role_arn = context.settings.role_arn
+    message = context.redact(xmldoc.text(error, "Message") or f"STS refused the role assumption for {role_arn}")
+    keys_unreachable = code == "InvalidIdentityToken" and _KEYS_UNREACHABLE in message.lower()
+    hint_of = _idp_communication if keys_unreachable else _HINTS.get(code)
     return ExchangeError(
-        _scrub(xmldoc.text(error, "Message") or f"STS refused AssumeRoleWithWebIdentity for {role_arn}", token),
+        message,
         provider=PROVIDER,
         code=code,
-        retryable=code in RETRYABLE_CODES or code == "ExpiredTokenException" or status >= 500,
-        hint=hint(claims, role_arn) if hint else None,
+        retryable=code in RETRYABLE_CODES or code == "ExpiredTokenException" or keys_unreachable or transient(status),
+        retry_after=retry_after(response, now),
+        hint=hint_of(context.claims, role_arn) if hint_of and context.claims else None,
         status=status,
         stale_token=code == "ExpiredTokenException",
     )

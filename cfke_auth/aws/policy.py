@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..claims import service_account_subject
+from .._claims import service_account_subject
+from .._errors import ConfigurationError
 
 __all__ = [
     "CFKE_ISSUER_PREFIX",
@@ -41,7 +42,7 @@ def trust_policy(account_id: str, issuer: str, audience: str, namespace: str, se
     ``issuer`` assume the role, with tokens for ``audience``. ``ValueError`` for an account id that is not 12 digits.
     """
     if not _ACCOUNT.match(account_id):
-        raise ValueError(f"account id {account_id!r} is not a 12-digit AWS account id")
+        raise ConfigurationError(f"account id {account_id!r} is not a 12-digit AWS account id")
     key = issuer_host_path(issuer)
     return {
         "Version": "2012-10-17",

@@ -1,5 +1,7 @@
 """Azure: the pod's token exchanged with Entra ID (workload identity federation) for azure-core credentials.
 
+Same shape as every provider package: :mod:`.settings`, :mod:`.protocol`, :mod:`.errors` (AADSTS codes),
+:mod:`.refresh` (one engine per scope set), and the adapters :mod:`.credentials` (sync) and :mod:`.aio`.
 ``get_azure_credential`` / ``get_azure_credential_async`` return one shared credential per settings; the sync and
 async flavours of the same settings share their tokens. azure-core is imported when the first one is built.
 """
@@ -7,40 +9,18 @@ async flavours of the same settings share their tokens. azure-core is imported w
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
-from ..registry import shared
-from .config import AZURE_AUDIENCE, resolve_settings
+from .._http import HttpOptions
+from .._registry import shared
+from .._source import SubjectTokenSource
+from .settings import AZURE_AUDIENCE, resolve
 
 if TYPE_CHECKING:
-    from ._types import AzureTokens
     from .aio import AsyncAzureCredential
-    from .credential import AzureCredential
-    from .tokens import ScopedTokens
+    from .credentials import AzureCredential
 
 __all__ = ["AZURE_AUDIENCE", "get_azure_credential", "get_azure_credential_async"]
-
-C = TypeVar("C")
-
-
-def _shared_credential(
-    flavour: str,
-    build: Callable[[ScopedTokens[AzureTokens]], C],
-    tenant_id: str | None,
-    client_id: str | None,
-    *,
-    token_path: str | os.PathLike[str] | None,
-    authority_host: str | None,
-) -> C:
-    """The process's one ``flavour`` credential for these settings, built over the tokens both flavours share."""
-    from ._types import to_azure
-    from .tokens import ScopedTokens
-
-    settings = resolve_settings(tenant_id, client_id, token_path=token_path, authority_host=authority_host)
-    # each shared() call takes the registry lock, which does not nest: the tokens are fetched before the credential
-    tokens = shared(("azure", settings), lambda: ScopedTokens(settings, to_azure))
-    return shared((f"azure-{flavour}", settings), lambda: build(tokens))
 
 
 def get_azure_credential(
@@ -48,19 +28,23 @@ def get_azure_credential(
     client_id: str | None = None,
     *,
     token_path: str | os.PathLike[str] | None = None,
+    token_source: SubjectTokenSource | None = None,
     authority_host: str | None = None,
+    http: HttpOptions | None = None,
 ) -> AzureCredential:
     """A ``TokenCredential`` (and ``SupportsTokenInfo``) for sync Azure SDK clients.
 
     ``tenant_id``, ``client_id``, ``token_path`` and ``authority_host`` default to ``AZURE_TENANT_ID``,
     ``AZURE_CLIENT_ID``, ``AZURE_FEDERATED_TOKEN_FILE`` (then ``CFKE_TOKEN_FILE``, then the default path) and
-    ``AZURE_AUTHORITY_HOST`` (then the public cloud). Raises ``ValueError`` naming any setting that is missing.
+    ``AZURE_AUTHORITY_HOST`` (then the public cloud); ``token_source`` and ``http`` as for every ``get_*``
+    function. Raises :class:`~cfke_auth.ConfigurationError` naming any setting that is missing.
     """
-    from .credential import AzureCredential
+    from .credentials import AzureCredential
 
-    return _shared_credential(
-        "sync", AzureCredential, tenant_id, client_id, token_path=token_path, authority_host=authority_host
+    settings = resolve(
+        tenant_id, client_id, token_path=token_path, token_source=token_source, authority_host=authority_host, http=http
     )
+    return shared(("azure-sync", settings), lambda: AzureCredential(settings))
 
 
 def get_azure_credential_async(
@@ -68,12 +52,15 @@ def get_azure_credential_async(
     client_id: str | None = None,
     *,
     token_path: str | os.PathLike[str] | None = None,
+    token_source: SubjectTokenSource | None = None,
     authority_host: str | None = None,
+    http: HttpOptions | None = None,
 ) -> AsyncAzureCredential:
     """An ``AsyncTokenCredential`` (and ``AsyncSupportsTokenInfo``) for ``azure.*.aio`` clients; same parameters
     as :func:`get_azure_credential`."""
     from .aio import AsyncAzureCredential
 
-    return _shared_credential(
-        "async", AsyncAzureCredential, tenant_id, client_id, token_path=token_path, authority_host=authority_host
+    settings = resolve(
+        tenant_id, client_id, token_path=token_path, token_source=token_source, authority_host=authority_host, http=http
     )
+    return shared(("azure-async", settings), lambda: AsyncAzureCredential(settings))

@@ -1,7 +1,7 @@
 """The async Azure credential: ``AsyncTokenCredential`` and ``AsyncSupportsTokenInfo`` over the shared engines.
 
-Exchanges run on the event loop through the async driver (the token file is read in a worker thread), and
-concurrent tasks on a cold credential wait for one exchange.
+Exchanges run on the event loop through the async driver (the token file is read in a worker thread), and concurrent
+tasks -- on any loop, together with threads -- on a cold credential wait for one exchange.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from typing import Any
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 
-from ..engine import RefreshingCredential
-from ..flow import FlowFactory, arun
-from ._base import BaseAzureCredential
-from ._types import AzureTokens
-from .aadsts import PROVIDER
-from .tokens import request_from_options
+from .._errors import CfkeAuthError
+from .._flow import FlowFactory, arun
+from .credentials import AzureTokens, BaseAzureCredential, ScopedEngine, sdk_error, to_azure
+from .errors import PROVIDER
+from .protocol import EntraToken
+from .refresh import token_options
 
 __all__ = ["AsyncAzureCredential"]
 
@@ -24,15 +24,21 @@ __all__ = ["AsyncAzureCredential"]
 class AsyncAzureCredential(BaseAzureCredential[Awaitable[AzureTokens]]):
     """Entra ID access tokens for the pod's identity, for any ``azure.*.aio`` client's ``credential=``.
 
-    Shares its tokens with the sync :class:`~cfke_auth.azure.credential.AzureCredential` of the same settings.
+    Shares its tokens with the sync :class:`~cfke_auth.azure.credentials.AzureCredential` of the same settings.
     ``await close()`` releases nothing: the HTTP clients and this credential are shared by the process.
     """
 
-    async def _challenged(self, factory: FlowFactory[AzureTokens]) -> AzureTokens:
-        return (await arun(factory, self._tokens.source, PROVIDER)).value
+    async def _challenged(self, factory: FlowFactory[EntraToken]) -> AzureTokens:
+        try:
+            return to_azure((await arun(factory, self._settings.source, self._http, PROVIDER)).value)
+        except CfkeAuthError as exc:
+            raise sdk_error(exc) from None
 
-    def _cached(self, engine: RefreshingCredential[AzureTokens]) -> Awaitable[AzureTokens]:
-        return engine.aget()
+    async def _cached(self, scoped: ScopedEngine) -> AzureTokens:
+        try:
+            return scoped.converted.of(await scoped.engine.aget())
+        except CfkeAuthError as exc:
+            raise sdk_error(exc) from None
 
     async def get_token(
         self,
@@ -47,7 +53,7 @@ class AsyncAzureCredential(BaseAzureCredential[Awaitable[AzureTokens]]):
 
     async def get_token_info(self, *scopes: str, options: TokenRequestOptions | None = None) -> AccessTokenInfo:
         """An access token with its refresh advice (``AsyncSupportsTokenInfo``)."""
-        return (await self._get(scopes, *request_from_options(options))).info
+        return (await self._get(scopes, *token_options(options))).info
 
     async def close(self) -> None:
         """Nothing to release (see the class docstring); present for the async credential protocols."""

@@ -9,12 +9,14 @@ Typed errors become one line on stderr and a non-zero exit status, never a trace
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
 
-from ..errors import CfkeAuthError
+from .._errors import CfkeAuthError, ConfigurationError
 
 __all__ = ["build_parser", "main"]
 
@@ -35,17 +37,34 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _stdout_closed() -> int:
+    """The reader of stdout went away (``cfke-auth token --json | head -1``): quietly, as Unix tools do."""
+    with contextlib.suppress(OSError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit-time flush cannot fail again
+    return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 ok, 1 a typed cfke-auth error, 2 bad arguments)."""
+    """Run the command line; returns the exit status: 0 ok, 1 a failure (a refused exchange, an unusable token), 2 a
+    bad argument or setting. No input ends in a traceback: an error that is not cfke-auth's own is reported by its
+    type alone (its text might hold anything) as an internal error."""
     argv = sys.argv[1:] if argv is None else list(argv)
     command = next((arg for arg in argv if not arg.startswith("-")), None)
     args = build_parser(command).parse_args(argv)
     try:
         status: int = args.func(args)
+        sys.stdout.flush()
+    except ConfigurationError as exc:
+        print(f"cfke-auth: {exc}", file=sys.stderr)
+        return 2
     except CfkeAuthError as exc:
         print(f"cfke-auth: {exc}", file=sys.stderr)
         return 1
-    except ValueError as exc:
-        print(f"cfke-auth: {exc}", file=sys.stderr)
-        return 2
+    except BrokenPipeError:
+        return _stdout_closed()
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        print(f"cfke-auth: internal error ({type(exc).__name__}); please report it", file=sys.stderr)
+        return 1
     return status

@@ -13,10 +13,12 @@ import json
 import sys
 from typing import Any
 
-from ..aws.credential import AwsSetup, exchange_once, resolve
+from .._errors import ConfigurationError
+from .._source import TokenSource, resolve_token_path
 from ..aws.policy import create_provider_command, issuer_for_cluster, trust_policy
-from ..aws.sts import StsCredentials, format_expiration
-from ..source import TokenSource, resolve_token_path
+from ..aws.protocol import StsCredentials, format_expiration
+from ..aws.refresh import exchange_once
+from ..aws.settings import AwsSettings, resolve
 from ._format import print_json, relative
 
 DEFAULT_AUDIENCE = "sts.amazonaws.com"
@@ -67,7 +69,7 @@ def _role_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sts-endpoint-url", help="STS endpoint (default: $AWS_ENDPOINT_URL_STS, regional)")
 
 
-def _exchange(args: argparse.Namespace) -> tuple[AwsSetup, StsCredentials]:
+def _exchange(args: argparse.Namespace) -> tuple[AwsSettings, StsCredentials]:
     """One exchange with the command's arguments, and the setup they resolved to (role ARN and all defaults
     filled in), so a report names what was actually asked of STS."""
     setup = resolve(
@@ -97,7 +99,7 @@ def _credential_process(args: argparse.Namespace) -> int:
 def _whoami(args: argparse.Namespace) -> int:
     setup, creds = _exchange(args)
     report = {
-        "role_arn": setup.params.role_arn,
+        "role_arn": setup.role_arn,
         "assumed_role_arn": creds.assumed_role_arn,
         "assumed_role_id": creds.assumed_role_id,
         "account_id": creds.account_id,
@@ -129,7 +131,9 @@ def _trust_policy(args: argparse.Namespace) -> int:
         service_account = args.service_account or claims.service_account
         audience = args.audience or (claims.audiences[0] if claims.audiences else DEFAULT_AUDIENCE)
     if not namespace or not service_account:
-        raise ValueError("the token names no namespace or service account: pass --namespace and --service-account")
+        raise ConfigurationError(
+            "the token names no namespace or service account: pass --namespace and --service-account"
+        )
     print_json(trust_policy(args.account_id, issuer, audience, namespace, service_account))
     print(
         "# Once per account and cluster, register the cluster's issuer as an OIDC identity provider:\n"

@@ -14,10 +14,10 @@ import re
 import shlex
 from typing import Any
 
-from ..azure.config import AZURE_AUDIENCE
-from ..claims import service_account_subject
-from ..errors import TokenError
-from ..source import TokenSource, resolve_token_path
+from .._claims import service_account_subject
+from .._errors import ConfigurationError, TokenError
+from .._source import TokenSource, resolve_token_path
+from ..azure.settings import AZURE_AUDIENCE
 
 TOKEN_DIR = "/var/run/secrets/azure/tokens"
 TOKEN_NAME = "azure-identity-token"
@@ -69,25 +69,27 @@ def _issuer_and_subject(args: argparse.Namespace) -> tuple[str, str, str, str]:
         try:
             claims = TokenSource(resolve_token_path(args.path, "AZURE_FEDERATED_TOKEN_FILE")).claims()
         except TokenError as exc:
-            raise ValueError(f"{exc}; outside a pod pass --issuer, --namespace and --service-account") from None
+            raise ConfigurationError(f"{exc}; outside a pod pass --issuer, --namespace and --service-account") from None
         issuer = issuer or claims.issuer
         namespace = namespace or claims.namespace
         service_account = service_account or claims.service_account
     if not (namespace and service_account):
-        raise ValueError("the token names no namespace or service account: pass --namespace and --service-account")
+        raise ConfigurationError(
+            "the token names no namespace or service account: pass --namespace and --service-account"
+        )
     return issuer, service_account_subject(namespace, service_account), namespace, service_account
 
 
 def _credential_name(args: argparse.Namespace, namespace: str, service_account: str) -> str:
     name: str = args.name or re.sub(r"[^A-Za-z0-9_-]", "-", f"cfke-{namespace}-{service_account}")[:120]
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{2,119}", name):
-        raise ValueError(f"--name {name!r}: 3-120 letters, digits, '-' or '_', starting with a letter or digit")
+        raise ConfigurationError(f"--name {name!r}: 3-120 letters, digits, '-' or '_', starting with a letter or digit")
     return name
 
 
 def run_federated_credential(args: argparse.Namespace) -> int:
     if args.identity_name and not args.resource_group:
-        raise ValueError("--identity-name needs --resource-group")
+        raise ConfigurationError("--identity-name needs --resource-group")
     issuer, subject, namespace, service_account = _issuer_and_subject(args)
     name = _credential_name(args, namespace, service_account)
     if args.identity_name:

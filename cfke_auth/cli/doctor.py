@@ -12,10 +12,10 @@ import time
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from ..azure.config import AZURE_AUDIENCE
-from ..claims import TokenClaims
-from ..errors import CfkeAuthError
-from ..source import TokenSource, resolve_token_path
+from .._claims import TokenClaims
+from .._errors import CfkeAuthError
+from .._source import TokenSource, resolve_token_path
+from ..azure.settings import AZURE_AUDIENCE
 from ._format import duration, print_json
 
 #: Entra ID refuses assertions that live longer than this (AADSTS70023); Google STS documents 48 hours.
@@ -58,7 +58,7 @@ def _token_findings(claims: TokenClaims, path: str) -> Iterator[Finding]:
 
 
 def _verify_findings(token: str, path: str) -> Iterator[Finding]:
-    from ..verify import verify_token
+    from .._verify import verify_token
 
     try:
         verify_token(token, path=path)

@@ -8,14 +8,14 @@ import os
 import sys
 from typing import Any
 
-from ..claims import TokenClaims, service_account_subject
-from ..errors import TokenError
+from .._claims import TokenClaims, service_account_subject
+from .._errors import ConfigurationError, TokenError
+from .._http import check_endpoint
+from .._source import TokenSource, resolve_token_path
 from ..gcp.cred_config import cred_config
-from ..gcp.exchange import DEFAULT_IAM_URL, DEFAULT_STS_URL
 from ..gcp.names import WorkloadProvider, parse_provider, service_account_email
+from ..gcp.settings import DEFAULT_IAM_URL, DEFAULT_STS_URL
 from ..gcp.terraform import terraform
-from ..http import check_endpoint
-from ..source import TokenSource, resolve_token_path
 
 PLACEHOLDER_ISSUER = "https://api.cloudfleet.ai/v1/clusters/CLUSTER_ID"
 
@@ -94,7 +94,9 @@ def run_principal(args: argparse.Namespace) -> int:
     account = args.service_account or (claims and claims.service_account)
     issuer = claims.issuer if claims else PLACEHOLDER_ISSUER
     if not (namespace and account):
-        raise ValueError("the token names no namespace or service account: pass --namespace and --service-account")
+        raise ConfigurationError(
+            "the token names no namespace or service account: pass --namespace and --service-account"
+        )
     member = provider.principal(service_account_subject(namespace, account))
     print(f"member for {namespace}/{account}:\n  {member}")
     print(f"member for every service account in namespace {namespace}:")

@@ -6,8 +6,8 @@ import argparse
 from datetime import datetime, timezone
 from typing import Any
 
-from ..claims import TokenClaims
-from ..source import TokenSource
+from .._claims import TokenClaims
+from .._source import TokenSource
 from ._format import print_json, relative
 
 
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     now = datetime.now(timezone.utc)
     verified = None
     if args.verify:
-        from ..verify import verify_token
+        from .._verify import verify_token
 
         verify_token(source.token(), audience=args.audience, path=source.path)
         verified = f"signature verified against {claims.issuer}'s published keys"

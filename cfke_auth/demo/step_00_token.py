@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from ..source import STAT_INTERVAL, TokenSource
+from .._source import STAT_INTERVAL, TokenSource
 from . import Context, say
 
 

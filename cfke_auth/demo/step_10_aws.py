@@ -6,8 +6,9 @@ from __future__ import annotations
 import textwrap
 import time
 
-from ..aws.credential import exchange_once, resolve
-from ..errors import ExchangeError
+from .._errors import ExchangeError
+from ..aws.refresh import exchange_once
+from ..aws.settings import resolve
 from ..testing.aws import FakeSts, MotoServer
 from . import Context, say
 
@@ -38,7 +39,7 @@ def run(ctx: Context) -> None:
             f"STS exchanges: {moto.sts_calls} (a second session with the same parameters reused the credentials)",
         )
     with FakeSts() as sts:
-        sts.fail_with("AccessDenied", 403, "Not authorized to perform sts:AssumeRoleWithWebIdentity")
+        sts.fail_with("AccessDenied", status=403, message="Not authorized to perform sts:AssumeRoleWithWebIdentity")
         setup = resolve(
             "arn:aws:iam::123456789012:role/not-trusting", token_path=ctx.token_file.path, sts_endpoint_url=sts.url
         )

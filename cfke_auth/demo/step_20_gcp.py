@@ -8,7 +8,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ..errors import CfkeAuthError
+from .._errors import CfkeAuthError
 from ..gcp.cred_config import cred_config
 from ..testing import TokenFile
 from ..testing.gcp import DEFAULT_PROVIDER, RESOURCE_PATH, GoogleFake

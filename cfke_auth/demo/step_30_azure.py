@@ -5,9 +5,9 @@ from __future__ import annotations
 import tempfile
 import threading
 
+from .._errors import ExchangeError
 from ..azure import get_azure_credential
-from ..azure.config import AZURE_AUDIENCE
-from ..errors import ExchangeError
+from ..azure.settings import AZURE_AUDIENCE
 from ..testing import LoopbackServer, RecordedRequest, Reply, TokenFile
 from ..testing.entra import FakeEntra
 from . import Context, say

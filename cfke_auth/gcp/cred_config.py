@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..rfc8693 import JWT_TOKEN_TYPE
-from .exchange import DEFAULT_IAM_URL, DEFAULT_STS_URL, generate_access_token_url
+from ..rfc8693.protocol import JWT_TOKEN_TYPE
 from .names import WorkloadProvider
+from .protocol import generate_access_token_url
+from .settings import DEFAULT_IAM_URL, DEFAULT_STS_URL
 
 __all__ = ["cred_config"]
 

@@ -2,9 +2,10 @@
 
 google-auth callers (``AuthorizedSession``, the gRPC metadata plugin, every google-cloud client library) call
 ``before_request`` on each request and ``refresh`` when they think the token is gone. Both ask the shared
-:class:`~cfke_auth.RefreshingCredential`, which exchanges once for every thread and renews ahead of expiry, so the
-hot path is one engine read and two header writes. ``token`` and ``expiry`` mirror the engine's current value the
-way google-auth's own credentials expose theirs (``expiry`` naive UTC).
+:class:`~cfke_auth.RefreshingCredential`, which exchanges once for every thread and renews ahead of expiry in the
+background, so the hot path is one engine read and two header writes. ``token`` and ``expiry`` mirror the engine's
+current value the way google-auth's own credentials expose theirs (``expiry`` naive UTC). Failures are raised as
+classes that are both google-auth's ``RefreshError`` and cfke-auth's own.
 """
 
 from __future__ import annotations
@@ -13,65 +14,84 @@ import os
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import replace
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 from google.auth import credentials as ga_credentials
 from google.auth import exceptions as ga_exceptions
 
-from ..engine import RefreshingCredential
-from ..errors import CfkeAuthError
-from ..flow import refreshing
-from ..http import check_endpoint
-from ..registry import shared
-from ..source import TokenSource, resolve_token_path
-from .exchange import (
-    CLOUD_PLATFORM_SCOPE,
-    DEFAULT_IAM_URL,
-    DEFAULT_STS_URL,
-    AccessToken,
-    GcpExchange,
-    exchange_flow,
-)
-from .names import parse_provider, service_account_email
+from .._engine import RefreshingCredential
+from .._errors import CfkeAuthError, ConfigurationError, ExchangeError, TokenError, recast
+from .._http import HttpOptions
+from .._source import SubjectTokenSource
+from .protocol import GoogleToken
+from .refresh import google_credential
+from .settings import GcpSettings, check_scopes, resolve
 
-__all__ = ["GcpCredentials", "GcpRefreshError", "get_gcp_credentials"]
+__all__ = [
+    "RENEWAL_GRACE",
+    "GcpCredentials",
+    "GoogleConfigurationError",
+    "GoogleExchangeError",
+    "GoogleTokenError",
+    "get_gcp_credentials",
+    "sdk_error",
+]
 
 
 #: A token obtained this recently is not renewed on a 401: it is the renewal of the token that was refused.
 RENEWAL_GRACE = 30.0
 
 
-class GcpRefreshError(ga_exceptions.RefreshError, CfkeAuthError):
-    """No valid token could be had: a google-auth ``RefreshError`` (what Google's libraries handle) that is also a
-    :class:`~cfke_auth.CfkeAuthError`; ``__cause__`` is the underlying typed error with its code and hint."""
+class _GoogleNative:
+    """What google-auth's ``GoogleAuthError`` keeps (``_retryable``, read by its ``retryable``), kept in step with
+    cfke-auth's own ``retryable`` field."""
+
+    @property
+    def retryable(self) -> bool:
+        return bool(self.__dict__.get("_retryable", False))
+
+    @retryable.setter
+    def retryable(self, value: bool) -> None:
+        self.__dict__["_retryable"] = value
 
 
-def _engine(exchange: GcpExchange, token_path: str) -> RefreshingCredential[AccessToken]:
-    """The process's one refreshing credential for this exchange and token file."""
-    who = exchange.service_account or f"{exchange.provider.pool_id}/{exchange.provider.provider_id}"
+class GoogleExchangeError(_GoogleNative, ExchangeError, ga_exceptions.RefreshError):
+    """Google refused or could not be reached: a google-auth ``RefreshError`` (what Google's libraries handle) and
+    an :class:`~cfke_auth.ExchangeError` with the provider's code and hint."""
 
-    def make() -> RefreshingCredential[AccessToken]:
-        return refreshing(partial(exchange_flow, exchange), TokenSource(token_path), provider="gcp", name=f"gcp {who}")
 
-    return shared(("gcp", exchange, token_path), make)
+class GoogleTokenError(_GoogleNative, TokenError, ga_exceptions.RefreshError):
+    """The token file is unusable: a google-auth ``RefreshError`` and a :class:`~cfke_auth.TokenError`."""
+
+
+class GoogleConfigurationError(_GoogleNative, ConfigurationError, ga_exceptions.RefreshError):
+    """A setting found bad at refresh time: a google-auth ``RefreshError`` and a ConfigurationError."""
+
+
+def sdk_error(error: CfkeAuthError) -> CfkeAuthError:
+    """``error`` as the google-auth-native class of its kind."""
+    return recast(error, GoogleExchangeError, GoogleTokenError, GoogleConfigurationError)
 
 
 class GcpCredentials(ga_credentials.Scoped, ga_credentials.CredentialsWithQuotaProject):
     """Workload Identity Federation credentials for google-auth and the google-cloud libraries.
 
-    Build them with :func:`get_gcp_credentials`. Copies made by :meth:`with_quota_project` share the same refreshing
-    credential; :meth:`with_scopes` gets the one for the new scopes.
+    Build them with :func:`get_gcp_credentials`. Without explicit scopes they report ``requires_scopes``, so a
+    client library's ``with_scopes_if_required`` gives them the scopes its API needs (as google-auth's own
+    credentials do); used unscoped, they carry ``cloud-platform``. Copies made by :meth:`with_quota_project` share
+    the same refreshing credential; :meth:`with_scopes` gets the one for the new scopes. Pickled as their parameters.
     """
 
-    def __init__(self, exchange: GcpExchange, token_path: str, quota_project_id: str | None = None) -> None:
-        self._held: AccessToken | None = None  # the one source of token and expiry, replaced in one assignment
+    def __init__(
+        self, settings: GcpSettings, quota_project_id: str | None = None, *, requires_scopes: bool = False
+    ) -> None:
+        self._held: GoogleToken | None = None  # the one source of token and expiry, replaced in one assignment
         super().__init__()  # type: ignore[no-untyped-call]
-        self._exchange = exchange
-        self._token_path = token_path
-        self._engine = _engine(exchange, token_path)
-        self._scopes = list(exchange.scopes)
+        self._settings = settings
+        self._engine = google_credential(settings)
+        self._scopes = list(settings.scopes)
         self._quota_project_id = quota_project_id
+        self._requires_scopes = requires_scopes
 
     @property
     def token(self) -> str | None:
@@ -93,32 +113,35 @@ class GcpCredentials(ga_credentials.Scoped, ga_credentials.CredentialsWithQuotaP
     def expiry(self, _: object) -> None:
         """google-auth's constructor assigns None here; the held value stays the source of truth."""
 
-    def __reduce__(self) -> tuple[type[GcpCredentials], tuple[GcpExchange, str, str | None]]:
+    def __reduce__(self) -> tuple[Any, ...]:
         """Pickled as their parameters, as google-auth's own credentials are (for multiprocessing, Beam, Dask): the
         unpickling process gets its own refreshing credential."""
-        return (GcpCredentials, (self._exchange, self._token_path, self._quota_project_id))
+        return (_rebuilt, (self._settings, self._quota_project_id, self._requires_scopes))
 
     def __repr__(self) -> str:  # never the token
-        target = self._exchange.service_account or self._exchange.provider.audience
+        target = self._settings.service_account or self._settings.provider.audience
         return f"<GcpCredentials {target} expiry={self.expiry!r} quota_project_id={self._quota_project_id!r}>"
 
     @property
+    def refreshing(self) -> RefreshingCredential[GoogleToken]:
+        """The engine behind these credentials (shared by every copy with the same settings): for diagnostics."""
+        return self._engine
+
+    @property
     def requires_scopes(self) -> bool:
-        """Never: without explicit scopes the credentials carry ``cloud-platform``."""
-        return False
+        """True until scopes are chosen (by ``scopes=`` or :meth:`with_scopes`): client libraries then add theirs."""
+        return self._requires_scopes
 
     @property
     def service_account_email(self) -> str | None:
         """The impersonated service account, if any."""
-        return self._exchange.service_account
+        return self._settings.service_account
 
-    def _current(self) -> AccessToken:
+    def _current(self) -> GoogleToken:
         try:
             value = self._engine.get()
         except CfkeAuthError as exc:
-            raise GcpRefreshError(  # type: ignore[no-untyped-call]
-                str(exc), retryable=getattr(exc, "retryable", False)
-            ) from exc
+            raise sdk_error(exc) from None
         self._held = value
         return value
 
@@ -140,30 +163,23 @@ class GcpCredentials(ga_credentials.Scoped, ga_credentials.CredentialsWithQuotaP
 
     def with_scopes(self, scopes: Sequence[str] | None, default_scopes: Sequence[str] | None = None) -> GcpCredentials:
         """Credentials for other scopes (``default_scopes`` when ``scopes`` is empty), same identity."""
-        wanted = _scopes(scopes or default_scopes)
-        return GcpCredentials(replace(self._exchange, scopes=wanted), self._token_path, self._quota_project_id)
+        settings = replace(self._settings, scopes=check_scopes(scopes or default_scopes))
+        return GcpCredentials(settings, self._quota_project_id)
 
     def with_quota_project(self, quota_project_id: str | None) -> GcpCredentials:
         """The same credentials billing ``quota_project_id`` (sent as ``x-goog-user-project``)."""
-        return GcpCredentials(self._exchange, self._token_path, quota_project_id)
+        return GcpCredentials(self._settings, quota_project_id, requires_scopes=self._requires_scopes)
 
     def get_cred_info(self) -> Mapping[str, str] | None:
         """What google-cloud libraries add to auth error messages."""
         info = {"credential_source": "cfke-auth", "credential_type": "external account credentials (cfke-auth)"}
-        if self._exchange.service_account:
-            info["principal"] = self._exchange.service_account
+        if self._settings.service_account:
+            info["principal"] = self._settings.service_account
         return info
 
 
-def _scopes(scopes: str | Sequence[str] | None) -> tuple[str, ...]:
-    if scopes is None:
-        return (CLOUD_PLATFORM_SCOPE,)
-    values = [scopes] if isinstance(scopes, str) else list(scopes)
-    if not values or not all(isinstance(s, str) and s.strip() and " " not in s for s in values):
-        raise ValueError(
-            "scopes must be one or more scope URLs, e.g. 'https://www.googleapis.com/auth/devstorage.read_only'"
-        )
-    return tuple(dict.fromkeys(values))
+def _rebuilt(settings: GcpSettings, quota_project_id: str | None, requires_scopes: bool) -> GcpCredentials:
+    return GcpCredentials(settings, quota_project_id, requires_scopes=requires_scopes)
 
 
 def get_gcp_credentials(
@@ -174,24 +190,31 @@ def get_gcp_credentials(
     service_account: str | None = None,
     scopes: str | Sequence[str] | None = None,
     token_path: str | os.PathLike[str] | None = None,
+    token_source: SubjectTokenSource | None = None,
     sts_endpoint_url: str | None = None,
     iam_endpoint_url: str | None = None,
     quota_project_id: str | None = None,
+    http: HttpOptions | None = None,
 ) -> GcpCredentials:
     """Google credentials for this pod through Workload Identity Federation, for any google-auth caller.
 
     ``pool`` and ``provider`` name the workload identity pool provider (IDs, resource names or the provider's
     audience); ``project_number`` is the project *number* when they do not carry it. With ``service_account`` the
     federated identity impersonates that account; without it, the pod's principal is used directly. ``scopes``
-    defaults to ``cloud-platform``. The endpoint arguments are base URLs (defaults: Google's). Arguments are checked
-    before any request (``ValueError``); calls with the same arguments share one refreshing credential.
+    defaults to ``cloud-platform``, or to what a client library asks for. The endpoint arguments are base URLs
+    (defaults: Google's). Arguments are checked before any request (:class:`~cfke_auth.ConfigurationError`); calls
+    with the same arguments share one refreshing credential.
     """
-    exchange = GcpExchange(
-        parse_provider(pool, provider, project_number),
-        _scopes(scopes),
-        service_account_email(service_account),
-        check_endpoint(sts_endpoint_url or DEFAULT_STS_URL, what="sts_endpoint_url"),
-        check_endpoint(iam_endpoint_url or DEFAULT_IAM_URL, what="iam_endpoint_url"),
+    settings = resolve(
+        pool,
+        provider,
+        project_number=project_number,
+        service_account=service_account,
+        scopes=scopes,
+        token_path=token_path,
+        token_source=token_source,
+        sts_endpoint_url=sts_endpoint_url,
+        iam_endpoint_url=iam_endpoint_url,
+        http=http,
     )
-    path = os.path.abspath(resolve_token_path(token_path))
-    return GcpCredentials(exchange, path, quota_project_id)
+    return GcpCredentials(settings, quota_project_id, requires_scopes=scopes is None)

@@ -1,19 +1,18 @@
 """Google's refusals, turned into :class:`~cfke_auth.ExchangeError` s whose hints name the misconfiguration.
 
 Google STS answers OAuth-style (``{"error": "invalid_grant", "error_description": ...}``); IAM Credentials answers
-with a Google API error (``{"error": {"code": 403, "status": "PERMISSION_DENIED", "message": ...}}``). Neither body
-ever carries a token, so their descriptions can be quoted.
+with a Google API error (``{"error": {"code": 403, "status": "PERMISSION_DENIED", "message": ...}}``). Their text is
+quoted with every secret the request carried redacted, in case a server (or a proxy in its place) echoes it.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 
-from ..claims import decode_claims
-from ..errors import ExchangeError
-from .names import WorkloadProvider
+from .._claims import TokenClaims
+from .._errors import ExchangeError
+from .._protocol import Context, json_object, retry_after, transient
+from .settings import GcpSettings
 
 __all__ = ["IAM", "STS", "iam_error", "sts_error"]
 
@@ -21,30 +20,22 @@ STS = "gcp-sts"
 IAM = "gcp-iam"
 
 
-def _json_object(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-def _transient(response: httpx.Response, provider: str) -> ExchangeError | None:
+def _transient(response: httpx.Response, context: Context[GcpSettings], provider: str, now: float) -> ExchangeError:
     """5xx and 429 are Google's way of saying "later": retryable, whatever the body."""
-    if response.status_code == 429 or response.status_code >= 500:
-        return ExchangeError(
-            f"HTTP {response.status_code} from {response.request.url.copy_with(query=None)}",
-            provider=provider,
-            code=f"http-{response.status_code}",
-            status=response.status_code,
-            retryable=True,
-            hint="Google is overloaded or unavailable; the exchange is retried with backoff",
-        )
-    return None
+    return ExchangeError(
+        f"HTTP {response.status_code} from {context.url}",
+        provider=provider,
+        code=f"http-{response.status_code}",
+        status=response.status_code,
+        retryable=True,
+        retry_after=retry_after(response, now),
+        hint="Google is overloaded or unavailable; the exchange is retried with backoff",
+    )
 
 
-def _token_facts(subject_token: str) -> str:
-    claims = decode_claims(subject_token)
+def _token_facts(claims: TokenClaims | None) -> str:
+    if claims is None:
+        return "the subject token is not a JWT"
     facts = f"the pod token has aud {list(claims.audiences)} and iss {claims.issuer!r}"
     if claims.is_extended:
         facts += (
@@ -54,10 +45,11 @@ def _token_facts(subject_token: str) -> str:
     return facts
 
 
-def _sts_hint(code: str, description: str, provider: WorkloadProvider, subject_token: str) -> str | None:
+def _sts_hint(code: str, description: str, context: Context[GcpSettings]) -> str | None:
+    provider = context.settings.provider
     if code == "invalid_grant":
         return (
-            f"{_token_facts(subject_token)}; provider {provider.provider_id!r} accepts its allowed audiences "
+            f"{_token_facts(context.claims)}; provider {provider.provider_id!r} accepts its allowed audiences "
             f"(default {provider.audience!r}) from the issuer configured on it -- make the two match"
         )
     if code == "invalid_target":
@@ -77,43 +69,50 @@ def _sts_hint(code: str, description: str, provider: WorkloadProvider, subject_t
     return None
 
 
-def sts_error(response: httpx.Response, provider: WorkloadProvider, subject_token: str) -> ExchangeError:
+def sts_error(response: httpx.Response, context: Context[GcpSettings], *, now: float) -> ExchangeError:
     """The error for a non-200 answer from Google STS."""
-    transient = _transient(response, STS)
-    if transient is not None:
-        return transient
-    body = _json_object(response)
-    code = str(body.get("error") or f"http-{response.status_code}")
-    description = str(body.get("error_description") or response.reason_phrase)
+    if transient(response.status_code):
+        return _transient(response, context, STS, now)
+    body = json_object(response) or {}
+    code = context.redact(str(body.get("error") or f"http-{response.status_code}"))
+    description = context.redact(str(body.get("error_description") or response.reason_phrase))
     stale = code == "invalid_grant" and any(word in description.lower() for word in ("expired", "stale"))
     return ExchangeError(
         description,
         provider=STS,
         code=code,
         status=response.status_code,
-        hint=_sts_hint(code, description, provider, subject_token),
+        hint=_sts_hint(code, description, context),
         stale_token=stale,
     )
 
 
-def iam_error(
-    response: httpx.Response, provider: WorkloadProvider, service_account: str, subject_token: str
-) -> ExchangeError:
-    """The error for a non-200 answer from IAM Credentials ``generateAccessToken``."""
-    transient = _transient(response, IAM)
-    if transient is not None:
-        return transient
-    error = _json_object(response).get("error")
-    error = error if isinstance(error, dict) else {}
-    status = str(error.get("status") or f"http-{response.status_code}")
-    message = str(error.get("message") or response.reason_phrase)
-    hint = None
+def _iam_hint(status: str, http_status: int, context: Context[GcpSettings]) -> str | None:
+    service_account = context.settings.service_account
     if status == "PERMISSION_DENIED":
-        member = provider.principal(decode_claims(subject_token).subject)
-        hint = (
+        subject = context.claims.subject if context.claims else "SUBJECT"
+        member = context.settings.provider.principal(subject)
+        return (
             f"grant roles/iam.workloadIdentityUser on {service_account} to {member}: `gcloud iam service-accounts "
             f"add-iam-policy-binding {service_account} --role=roles/iam.workloadIdentityUser --member='{member}'`"
         )
-    elif response.status_code == 404:
-        hint = f"service account {service_account} does not exist (check the email and its project)"
-    return ExchangeError(message, provider=IAM, code=status, status=response.status_code, hint=hint)
+    if http_status == 404:
+        return f"service account {service_account} does not exist (check the email and its project)"
+    return None
+
+
+def iam_error(response: httpx.Response, context: Context[GcpSettings], *, now: float) -> ExchangeError:
+    """The error for a non-200 answer from IAM Credentials."""
+    if transient(response.status_code):
+        return _transient(response, context, IAM, now)
+    error = (json_object(response) or {}).get("error")
+    error = error if isinstance(error, dict) else {}
+    status = context.redact(str(error.get("status") or f"http-{response.status_code}"))
+    message = context.redact(str(error.get("message") or response.reason_phrase))
+    return ExchangeError(
+        message,
+        provider=IAM,
+        code=status,
+        status=response.status_code,
+        hint=_iam_hint(status, response.status_code, context),
+    )

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .._errors import ConfigurationError
+
 __all__ = ["IAM_HOST", "WorkloadProvider", "parse_provider", "service_account_email"]
 
 #: The service name prefixed to resource names in audiences and principal identifiers.
@@ -59,17 +61,17 @@ def _check_project_number(value: str, where: str) -> str:
     if _NUMBER.fullmatch(value):
         return value
     if _PROJECT_ID.fullmatch(value):
-        raise ValueError(
+        raise ConfigurationError(
             f"{where} {value!r} is a project ID, but Workload Identity Federation names the project by its number; "
             f"find it with `gcloud projects describe {value} --format='value(projectNumber)'` "
             "(or on the project's dashboard in the console)"
         )
-    raise ValueError(f"{where} {value!r} is not a project number (digits only, e.g. '123456789012')")
+    raise ConfigurationError(f"{where} {value!r} is not a project number (digits only, e.g. '123456789012')")
 
 
 def _check_id(value: str, what: str) -> str:
     if not _ID.fullmatch(value):
-        raise ValueError(f"{what} ID {value!r} must be 4-32 lowercase letters, digits or hyphens")
+        raise ConfigurationError(f"{what} ID {value!r} must be 4-32 lowercase letters, digits or hyphens")
     return value
 
 
@@ -83,11 +85,11 @@ def _split(value: str, what: str) -> tuple[str | None, str | None, str | None]:
         if found:
             project, location, pool, *provider = found.groups()
             if location != "global":
-                raise ValueError(
+                raise ConfigurationError(
                     f"{what} {value!r}: workload identity pools live in location 'global', not {location!r}"
                 )
             return project, pool, provider[0] if provider else None
-    raise ValueError(
+    raise ConfigurationError(
         f"{what} {value!r} is neither an ID nor a resource name like "
         "'projects/123456789012/locations/global/workloadIdentityPools/POOL[/providers/PROVIDER]'"
     )
@@ -96,19 +98,19 @@ def _split(value: str, what: str) -> tuple[str | None, str | None, str | None]:
 def _agree(name: str, *values: str | None) -> str | None:
     known = {v for v in values if v is not None}
     if len(known) > 1:
-        raise ValueError(f"the arguments name different {name}s: {', '.join(sorted(known))}")
+        raise ConfigurationError(f"the arguments name different {name}s: {', '.join(sorted(known))}")
     return known.pop() if known else None
 
 
 def parse_provider(pool: str, provider: str, project_number: str | int | None = None) -> WorkloadProvider:
-    """Validate the three ways of naming a provider and return it; ``ValueError`` says what is wrong.
+    """Validate the three ways of naming a provider and return it; a ConfigurationError says what is wrong.
 
     ``pool`` is a pool ID or the pool's resource name; ``provider`` a provider ID, its resource name or its full
     audience (``//iam.googleapis.com/...``). ``project_number`` is needed only when neither names the project, and
     must agree with them when it is given too.
     """
-    if not pool or not provider:
-        raise ValueError("both pool and provider are needed (IDs, resource names or the provider's audience)")
+    if not isinstance(pool, str) or not isinstance(provider, str) or not pool or not provider:
+        raise ConfigurationError("both pool and provider are needed (IDs, resource names or the provider's audience)")
     pool_project, pool_id, pool_rest = _split(pool, "pool")
     if pool_id is None:  # a bare pool ID
         pool_id, pool_rest = pool_rest, None
@@ -121,27 +123,29 @@ def parse_provider(pool: str, provider: str, project_number: str | int | None = 
         ),
     )
     if number is None:
-        raise ValueError(
+        raise ConfigurationError(
             "the project number is missing: pass project_number (digits, e.g. '123456789012') or name the pool or "
             "provider by its full resource name"
         )
     pool_id = _agree("pool", pool_id, provider_pool)
     provider_id = _agree("provider", pool_rest, provider_id)
     if pool_id is None or provider_id is None:
-        raise ValueError("the provider ID is missing")
+        raise ConfigurationError("the provider ID is missing")
     if pool_id.startswith("gcp-"):
-        raise ValueError(f"pool ID {pool_id!r}: the prefix 'gcp-' is reserved by Google")
+        raise ConfigurationError(f"pool ID {pool_id!r}: the prefix 'gcp-' is reserved by Google")
     return WorkloadProvider(number, _check_id(pool_id, "pool"), _check_id(provider_id, "provider"))
 
 
 def service_account_email(email: str | None) -> str | None:
     """``email`` if it is shaped like a Google service account's (``NAME@PROJECT.iam.gserviceaccount.com``), None
-    for None; ``ValueError`` otherwise -- a Kubernetes service account name passed here by mistake, say."""
+    for None; a ConfigurationError otherwise -- a Kubernetes service account name passed here by mistake, say."""
     if email is None:
         return None
+    if not isinstance(email, str):
+        raise ConfigurationError(f"service_account must be an email string, not {type(email).__name__}")
     name, at, domain = email.partition("@")
     if not (name and at and "." in domain) or any(c in email for c in "/: "):
-        raise ValueError(
+        raise ConfigurationError(
             f"service_account {email!r} is not a service account email (NAME@PROJECT.iam.gserviceaccount.com)"
         )
     return email

@@ -5,7 +5,7 @@ Use them to test code built on :func:`cfke_auth.get_boto3_session` without AWS::
 
     with FakeSts() as sts:
         session = cfke_auth.get_boto3_session(ROLE_ARN, sts_endpoint_url=sts.url)
-        sts.fail_with("AccessDenied", 403)   # the next exchanges are refused as STS would refuse them
+        sts.fail_with("AccessDenied", status=403)   # exchanges are refused as STS would refuse them
 """
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ from contextlib import contextmanager
 from typing import Any
 from xml.sax.saxutils import escape
 
-from ..claims import decode_claims
+from .._claims import decode_claims
+from .failures import FailureKnobs, Failures
 from .server import LoopbackServer, LoopbackService, RecordedRequest, Reply
+from .tls import LocalCA
 
 __all__ = ["STS_NAMESPACE", "FakeSts", "MotoServer", "sts_error_xml", "sts_success_xml"]
 
@@ -86,15 +88,17 @@ def _claims(token: str) -> dict[str, Any]:
     return {"sub": claims.subject, "aud": (claims.audiences or ("",))[0], "iss": claims.issuer}
 
 
-class FakeSts(LoopbackService):
+class FakeSts(FailureKnobs, LoopbackService):
     """STS on ``127.0.0.1``: issues credentials living ``lifetime`` seconds (or ``DurationSeconds``), or, after
     :meth:`fail_with`, the error you chose. ``issued`` lists the credentials handed out, newest last."""
 
-    def __init__(self, *, lifetime: int = 3600) -> None:
+    def __init__(
+        self, *, lifetime: int = 3600, tls: LocalCA | bool | None = None, hostnames: Iterable[str] = ()
+    ) -> None:
         self.lifetime = lifetime
-        self.server = LoopbackServer({("POST", "/"): self._handle})
+        self.server = LoopbackServer({("POST", "/"): self._handle}, tls=tls, hostnames=hostnames)
         self.issued: list[dict[str, str]] = []
-        self._error: Reply | None = None
+        self.failures = Failures()
         self._lock = threading.Lock()
 
     @property
@@ -102,20 +106,24 @@ class FakeSts(LoopbackService):
         """Every ``AssumeRoleWithWebIdentity`` request received."""
         return self.server.calls("POST", "/")
 
-    def fail_with(self, code: str | None, status: int = 400, message: str | None = None) -> None:
-        """Answer every exchange from now on with STS error ``code`` (None: issue credentials again)."""
+    def fail_with(
+        self, code: str | None, message: str | None = None, status: int = 400, *, times: int | None = None
+    ) -> None:
+        """Answer exchanges with STS error ``code`` (None: issue credentials again), ``times`` times or until
+        cleared."""
         if code is None:
-            self._error = None
+            self.answer_with(None)
             return
         body = sts_error_xml(code, message or f"{code} (from FakeSts)", sender=status < 500)
-        self._error = Reply.text(body, status, "text/xml")
+        self.answer_with(Reply.text(body, status, "text/xml"), times=times)
 
     def _handle(self, request: RecordedRequest) -> Reply:
         form = request.form()
         if form.get("Action") != "AssumeRoleWithWebIdentity" or form.get("Version") != "2011-06-15":
             return Reply.text(sts_error_xml("InvalidAction", "unsupported action or version"), 400, "text/xml")
-        if self._error is not None:
-            return self._error
+        failure = self.failures.take()
+        if failure is not None:
+            return failure
         claims = _claims(form["WebIdentityToken"])
         issued = {
             "access_key_id": "ASIA" + "".join(secrets.choice(_UPPER) for _ in range(16)),

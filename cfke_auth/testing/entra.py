@@ -12,9 +12,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,9 +20,11 @@ from typing import Any
 
 import jwt
 
-from ..azure.config import AZURE_AUDIENCE
-from ..azure.exchange import ASSERTION_TYPE
+from ..azure.protocol import ASSERTION_TYPE
+from ..azure.settings import AZURE_AUDIENCE
+from .failures import FailureKnobs, Failures
 from .server import LoopbackServer, LoopbackService, RecordedRequest, Reply
+from .tls import LocalCA
 
 __all__ = ["AZURE_AUDIENCE", "FakeEntra", "FederatedCredential", "aadsts_error"]
 
@@ -60,12 +60,13 @@ def aadsts_error(code: int, message: str, *, error: str = "invalid_request", sta
     )
 
 
-class FakeEntra(LoopbackService):
+class FakeEntra(FailureKnobs, LoopbackService):
     """Entra ID's v2.0 token endpoint for one tenant and one app, on ``127.0.0.1``.
 
     ``token_path`` is the file whose current content every assertion must equal. ``lifetime`` is the issued
     tokens' ``expires_in`` and ``refresh_in`` (if set) Entra's refresh advice. ``issued`` lists the access tokens
-    handed out; :meth:`fail_next` queues error answers; :meth:`token_requests` are the requests received.
+    handed out; :meth:`fail_with` answers AADSTS errors and :meth:`answer_with` any reply instead;
+    :meth:`token_requests` are the requests received.
     """
 
     def __init__(
@@ -77,6 +78,8 @@ class FakeEntra(LoopbackService):
         federated: FederatedCredential | None = None,
         lifetime: int = 3600,
         refresh_in: int | None = None,
+        tls: LocalCA | bool | None = None,
+        hostnames: Iterable[str] = (),
     ) -> None:
         self.tenant_id = tenant_id
         self.client_id = client_id
@@ -85,37 +88,30 @@ class FakeEntra(LoopbackService):
         self.lifetime = lifetime
         self.refresh_in = refresh_in
         self.issued: list[str] = []
-        self.server = LoopbackServer()
+        self.server = LoopbackServer(tls=tls, hostnames=hostnames)
         self.path = f"/{tenant_id}/oauth2/v2.0/token"
         self.server.routes[("POST", self.path)] = self._token
-        self._queued: deque[Reply] = deque()
-        self._outage: Reply | None = None
+        self.failures = Failures()
         self._lock = threading.Lock()
 
     def token_requests(self) -> list[RecordedRequest]:
         """Every request to the token endpoint (any tenant path is logged by the server too)."""
         return [r for r in self.server.requests if r.path.endswith("/oauth2/v2.0/token")]
 
-    @contextmanager
-    def outage(self, status: int = 503) -> Iterator[None]:
-        """While inside, answer every token request with ``status`` (requests are still logged)."""
-        self._outage = Reply.text("Service Unavailable", status)
-        try:
-            yield
-        finally:
-            self._outage = None
-
-    def fail_next(self, reply: Reply, times: int = 1) -> None:
-        """Answer the next ``times`` token requests with ``reply`` (e.g. :func:`aadsts_error`)."""
-        with self._lock:
-            self._queued.extend([reply] * times)
+    def fail_with(
+        self, code: int | None, message: str | None = None, status: int = 400, *, times: int | None = None
+    ) -> None:
+        """Answer token requests with AADSTS error ``code`` (None: issue tokens again), ``times`` times or until
+        cleared."""
+        if code is None:
+            self.answer_with(None)
+            return
+        self.answer_with(aadsts_error(code, message or f"AADSTS{code} (from FakeEntra)", status=status), times=times)
 
     def _token(self, request: RecordedRequest) -> Reply:
-        with self._lock:
-            if self._queued:
-                return self._queued.popleft()
-        if self._outage is not None:
-            return self._outage
+        failure = self.failures.take()
+        if failure is not None:
+            return failure
         form = request.form()
         error = self._check(form)
         if error is not None:

@@ -21,10 +21,10 @@ from typing import Any
 
 import jwt
 
-from ..gcp.exchange import CLOUD_PLATFORM_SCOPE, IAM_SCOPE
 from ..gcp.names import WorkloadProvider
-from ..rfc8693 import ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE
-from ..rfc8693 import TOKEN_EXCHANGE_GRANT as TOKEN_EXCHANGE
+from ..gcp.settings import CLOUD_PLATFORM_SCOPE, IAM_SCOPE
+from ..rfc8693.protocol import ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE
+from ..rfc8693.protocol import TOKEN_EXCHANGE_GRANT as TOKEN_EXCHANGE
 from .issuer import OidcIssuer
 from .server import LoopbackServer, LoopbackService, RecordedRequest, Reply
 
@@ -94,7 +94,7 @@ class GoogleFake(LoopbackService):
         path = f"/v1/projects/-/serviceAccounts/{service_account}:generateAccessToken"
         self.server.routes[("POST", path)] = self._generate
 
-    def credential_kwargs(self) -> dict[str, str]:
+    def credential_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for :func:`cfke_auth.get_gcp_credentials` pointing at this fake."""
         return {
             "pool": self.provider.pool_id,

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from .server import LoopbackServer, LoopbackService, RecordedRequest, Reply
+from .tls import LocalCA
 
 __all__ = ["EXTENDED_LIFETIME", "WARN_AFTER", "OidcIssuer", "kubernetes_key_id"]
 
@@ -37,11 +38,17 @@ class OidcIssuer(LoopbackService):
     ``https://api.cloudfleet.ai/v1/clusters/...`` form) on tokens when discovery is not needed.
     """
 
-    def __init__(self, cluster_id: str = "c0ffee00-0000-4000-8000-000000000001", *, issuer: str | None = None) -> None:
+    def __init__(
+        self,
+        cluster_id: str = "c0ffee00-0000-4000-8000-000000000001",
+        *,
+        issuer: str | None = None,
+        tls: LocalCA | bool | None = None,
+    ) -> None:
         self.cluster_id = cluster_id
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.key_id = kubernetes_key_id(self._key.public_key())
-        self.server = LoopbackServer()
+        self.server = LoopbackServer(tls=tls)
         prefix = f"/v1/clusters/{cluster_id}"
         self.issuer = issuer or f"{self.server.url}{prefix}"
         self.server.routes[("GET", f"{prefix}/.well-known/openid-configuration")] = self._discovery

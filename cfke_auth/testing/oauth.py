@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from urllib.parse import unquote_plus
 
-from .server import LoopbackServer, RecordedRequest, Reply
+from .failures import FailureKnobs, Failures
+from .server import LoopbackServer, LoopbackService, RecordedRequest, Reply
+from .tls import LocalCA
 
 __all__ = ["TokenExchangeServer"]
 
@@ -14,11 +16,12 @@ GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
 JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt"
 
 
-class TokenExchangeServer(LoopbackServer):
+class TokenExchangeServer(FailureKnobs, LoopbackService):
     """``POST /token`` exchanges a subject token per RFC 8693; ``GET /api`` answers 200 to a token it issued.
 
     ``expected_subject`` returns the token the exchange must carry (say, a ``TokenFile``'s current token).
-    ``fail_with(code, description, status)`` makes the next exchanges fail with an RFC 6749 error body;
+    ``fail_with(code, message, status)`` makes exchanges fail with an RFC 6749 error body (``answer_with`` with any
+    reply);
     ``clients`` (``{client_id: secret}``) turns on client authentication.
     """
 
@@ -28,18 +31,28 @@ class TokenExchangeServer(LoopbackServer):
         *,
         lifetime: int = 3600,
         clients: dict[str, str] | None = None,
+        tls: LocalCA | bool | None = None,
+        hostnames: Iterable[str] = (),
     ) -> None:
-        super().__init__()
+        self.server = LoopbackServer(tls=tls, hostnames=hostnames)
         self.expected_subject = expected_subject
         self.lifetime = lifetime
         self.clients = clients
         self.issued: list[str] = []
-        self.failure: Reply | None = None
-        self.routes[("POST", "/token")] = self._token
-        self.routes[("GET", "/api")] = self._api
+        self.failures = Failures()
+        self.server.routes[("POST", "/token")] = self._token
+        self.server.routes[("GET", "/api")] = self._api
 
-    def fail_with(self, code: str, description: str = "", status: int = 400) -> None:
-        self.failure = Reply.json({"error": code, "error_description": description}, status)
+    def token_requests(self) -> list[RecordedRequest]:
+        """Every request to the token endpoint."""
+        return self.server.calls("POST", "/token")
+
+    def fail_with(
+        self, code: str | None, message: str | None = None, status: int = 400, *, times: int | None = None
+    ) -> None:
+        """Answer exchanges with OAuth error ``code`` (None: issue tokens again), ``times`` times or until cleared."""
+        reply = None if code is None else Reply.json({"error": code, "error_description": message or ""}, status)
+        self.answer_with(reply, times=times)
 
     def _client_error(self, request: RecordedRequest) -> Reply | None:
         if self.clients is None:
@@ -53,7 +66,7 @@ class TokenExchangeServer(LoopbackServer):
 
     def _token(self, request: RecordedRequest) -> Reply:
         form = request.form()
-        refused = self.failure or self._client_error(request)
+        refused = self.failures.take() or self._client_error(request)
         if refused is not None:
             return refused
         if form.get("grant_type") != GRANT or form.get("subject_token_type") != JWT_TYPE:

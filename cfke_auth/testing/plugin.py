@@ -88,12 +88,12 @@ def cfke_moto() -> Iterator[MotoServer]:
 
 
 @pytest.fixture
-def gcp_fake(
+def cfke_google(
     cfke_issuer: OidcIssuer, cfke_token_file: TokenFile, request: pytest.FixtureRequest
 ) -> Iterator[GoogleFake]:
     """A running :class:`~cfke_auth.testing.gcp.GoogleFake` trusting ``cfke_issuer`` and reading ``cfke_token_file``,
     whose token gets the provider's audience unless the ``cfke_token`` marker sets one.
-    ``get_gcp_credentials(**gcp_fake.credential_kwargs())`` talks to it."""
+    ``get_gcp_credentials(**cfke_google.credential_kwargs())`` talks to it."""
     from .gcp import GoogleFake  # loaded on use: the other fixtures' users need none of the GCP modules
 
     fake = GoogleFake(cfke_issuer, cfke_token_file.path)

@@ -9,13 +9,17 @@ identity credential has to match them.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ..claims import TokenClaims
-from ..errors import ExchangeError
-from .config import AZURE_AUDIENCE
+from .._claims import TokenClaims
+from .._errors import ExchangeError
+from .._protocol import Context, json_object, retry_after, transient
+from .settings import AZURE_AUDIENCE
+
+if TYPE_CHECKING:
+    from .protocol import EntraRequest
 
 __all__ = ["PROVIDER", "error_from_response"]
 
@@ -49,9 +53,9 @@ _NO_MATCH = frozenset({70021, 700211, 700212, 700213, 7002137, 7002138})
 def _hint(code: int, subject: TokenClaims | None) -> str | None:
     """The misconfiguration that usually causes AADSTS ``code``."""
     if code in _NO_MATCH:
-        if subject is not None and subject.is_extended:
-            return _PROJECTED_TOKEN  # the default token cannot match any credential Entra would accept
         hint = _no_matching_credential(subject)
+        if subject is not None and subject.is_extended:  # the default token cannot match what Entra accepts
+            return f"{_PROJECTED_TOKEN}; and {hint}"
         if subject is not None and AZURE_AUDIENCE not in subject.audiences:
             hint += f"; the usual audience is {AZURE_AUDIENCE}: set it on the projected token volume"
         return hint
@@ -71,18 +75,10 @@ def _hint(code: int, subject: TokenClaims | None) -> str | None:
     return None
 
 
-def _json(response: httpx.Response) -> dict[str, Any] | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
-
-
 def _aadsts_code(body: dict[str, Any]) -> int | None:
     codes = body.get("error_codes")
-    if isinstance(codes, list) and codes and isinstance(codes[0], int):
-        return codes[0]
+    if isinstance(codes, list) and codes and isinstance(codes[0], int) and not isinstance(codes[0], bool):
+        return codes[0] if 0 < codes[0] < 10**9 else None
     match = _CODE.match(str(body.get("error_description", "")))
     return int(match.group(1)) if match else None
 
@@ -94,29 +90,31 @@ def _first_line(description: str) -> str:
     return lines[0].strip() if lines else ""
 
 
-def error_from_response(response: httpx.Response, subject: TokenClaims | None) -> ExchangeError:
-    """The typed error for a non-200 answer; ``subject`` (the claims of the assertion sent) feeds the hints."""
+def error_from_response(response: httpx.Response, context: Context[EntraRequest], *, now: float) -> ExchangeError:
+    """The typed error for a non-200 answer; the claims of the assertion sent feed the hints."""
     status = response.status_code
-    retryable = status == 429 or status >= 500
-    body = _json(response)
+    retryable = transient(status)
+    body = json_object(response)
     code = _aadsts_code(body) if body else None
     if body is None or code is None:
-        error = str(body.get("error", "")) if body else ""
+        error = context.redact(str(body.get("error", ""))) if body else ""
         return ExchangeError(
-            f"token endpoint answered HTTP {status}" + (f" ({error})" if error else ""),
+            f"{context.url} answered HTTP {status}" + (f" ({error})" if error else ""),
             provider=PROVIDER,
             code=f"http-{status}",
             retryable=retryable,
+            retry_after=retry_after(response, now),
             status=status,
             hint="Entra ID is unavailable or throttling; retried with backoff" if retryable else None,
         )
-    description = _first_line(str(body.get("error_description", ""))) or f"AADSTS{code}"
+    description = context.redact(_first_line(str(body.get("error_description", "")))) or f"AADSTS{code}"
     return ExchangeError(
         description,
         provider=PROVIDER,
         code=f"AADSTS{code}",
         retryable=retryable or code == 700024,
-        hint=_hint(code, subject),
+        retry_after=retry_after(response, now),
+        hint=_hint(code, context.claims),
         status=status,
         stale_token=code == 700024,
     )

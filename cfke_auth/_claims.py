@@ -2,7 +2,7 @@
 
 The receiving cloud verifies the signature against the cluster issuer's JWKS; the client only needs the claims to
 schedule re-reads and to explain failures. Decoding uses the standard library alone, so ``import cfke_auth`` stays
-cheap (see :mod:`cfke_auth.verify` for an explicit signature check).
+cheap (see :func:`cfke_auth.verify_token` for an explicit signature check).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
-from .errors import TokenClaimsError, TokenFormatError
+from ._errors import TokenError
 
 __all__ = ["TokenClaims", "decode_claims", "service_account_subject"]
 
@@ -65,10 +65,12 @@ def _b64_json(segment: str, what: str, path: str) -> dict[str, Any]:
     try:
         raw = base64.b64decode(segment + "=" * (-len(segment) % 4), altchars=b"-_", validate=True)
         value = json.loads(raw)
-    except (binascii.Error, ValueError):
-        raise TokenFormatError(f"token file {path}: the JWT {what} is not base64url-encoded JSON", path=path) from None
+    except (binascii.Error, ValueError, RecursionError):  # RecursionError: JSON nested deeper than it can parse
+        raise TokenError(
+            f"token file {path}: the JWT {what} is not base64url-encoded JSON", path=path, reason="format"
+        ) from None
     if not isinstance(value, dict):
-        raise TokenFormatError(f"token file {path}: the JWT {what} is not a JSON object", path=path)
+        raise TokenError(f"token file {path}: the JWT {what} is not a JSON object", path=path, reason="format")
     return value
 
 
@@ -76,20 +78,22 @@ def _time_claim(payload: dict[str, Any], name: str, path: str, *, required: bool
     value = payload.get(name)
     if value is None:
         if required:
-            raise TokenClaimsError(f"token file {path}: the JWT has no {name!r} claim", path=path)
+            raise TokenError(f"token file {path}: the JWT has no {name!r} claim", path=path, reason="claims")
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TokenClaimsError(f"token file {path}: claim {name!r} is not a number of seconds", path=path)
+        raise TokenError(f"token file {path}: claim {name!r} is not a number of seconds", path=path, reason="claims")
     try:
         return _utc(value)
     except (OverflowError, OSError, ValueError):
-        raise TokenClaimsError(f"token file {path}: claim {name!r} is out of range", path=path) from None
+        raise TokenError(f"token file {path}: claim {name!r} is out of range", path=path, reason="claims") from None
 
 
 def _str_claim(payload: dict[str, Any], name: str, path: str) -> str:
     value = payload.get(name)
     if not isinstance(value, str) or not value:
-        raise TokenClaimsError(f"token file {path}: the JWT has no {name!r} claim (or it is not a string)", path=path)
+        raise TokenError(
+            f"token file {path}: the JWT has no {name!r} claim (or it is not a string)", path=path, reason="claims"
+        )
     return value
 
 
@@ -99,7 +103,9 @@ def _audiences(payload: dict[str, Any], path: str) -> tuple[str, ...]:
         return (aud,)
     if isinstance(aud, list) and all(isinstance(a, str) for a in aud):
         return tuple(aud)
-    raise TokenClaimsError(f"token file {path}: claim 'aud' is neither a string nor a list of strings", path=path)
+    raise TokenError(
+        f"token file {path}: claim 'aud' is neither a string nor a list of strings", path=path, reason="claims"
+    )
 
 
 def _nested_str(obj: Any, *keys: str) -> str | None:
@@ -123,13 +129,13 @@ def _cluster_id(issuer: str) -> str | None:
 def decode_claims(token: str, path: str = "<token>") -> TokenClaims:
     """Parse ``token``'s header and payload and return its claims; ``path`` only labels error messages.
 
-    Raises :class:`TokenFormatError` when it is not a JWT and :class:`TokenClaimsError` when a required claim is
-    missing or malformed. The signature is not checked.
+    Raises :class:`~cfke_auth.TokenError` with reason ``"format"`` when it is not a JWT and ``"claims"`` when a
+    required claim is missing or malformed. The signature is not checked.
     """
     parts = token.split(".")
     if len(parts) != 3 or not all(parts[:2]):
-        raise TokenFormatError(
-            f"token file {path}: content is not a JWT (expected three dot-separated parts)", path=path
+        raise TokenError(
+            f"token file {path}: content is not a JWT (expected three dot-separated parts)", path=path, reason="format"
         )
     _b64_json(parts[0], "header", path)
     payload = _b64_json(parts[1], "payload", path)

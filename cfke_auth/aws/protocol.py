@@ -2,27 +2,25 @@
 
 The call is an unsigned form POST (the web-identity token is the proof), API version ``2011-06-15``, answered in
 XML. :func:`build_request` and :func:`parse_response` are pure; :func:`assume_role_flow` is the one protocol
-implementation the sync and async drivers both run (see :mod:`cfke_auth.flow`).
+implementation the sync and async drivers both run (see :mod:`cfke_auth._flow`).
 """
 
 from __future__ import annotations
 
-import re
+import time
 from datetime import datetime, timezone
-from typing import NamedTuple
 
 import httpx
 
-from ..claims import TokenClaims, decode_claims
-from ..engine import Issued
-from ..flow import Flow, send, subject_token
+from .._engine import Issued
+from .._flow import Flow, send, subject_token
+from .._protocol import MAX_LIFETIME, Context, timestamp
 from . import xmldoc
-from .arguments import default_session_name
 from .errors import error_from_response, unexpected_response
+from .settings import AwsSettings, default_session_name
 
 __all__ = [
     "API_VERSION",
-    "AssumeRoleParams",
     "StsCredentials",
     "assume_role_flow",
     "build_request",
@@ -31,23 +29,11 @@ __all__ = [
 ]
 
 API_VERSION = "2011-06-15"
-_ISO = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:?\d\d)?$")
-
-
-class AssumeRoleParams(NamedTuple):
-    """What one role assumption asks for; hashable, so it keys the process-wide credential cache.
-
-    ``session_name`` None means "derive it from the token" (:func:`~.arguments.default_session_name`).
-    """
-
-    role_arn: str
-    endpoint: str
-    session_name: str | None = None
-    duration_seconds: int | None = None
 
 
 class StsCredentials:
-    """Temporary credentials STS issued, with what STS said about the assumption. Its repr shows no secret."""
+    """Temporary credentials STS issued, with what STS said about the assumption. Its repr shows no secret, and it
+    does not pickle (the secret key and session token would be written out)."""
 
     __slots__ = (
         "access_key_id",
@@ -98,21 +84,24 @@ class StsCredentials:
             f"expiration={self.expiration.isoformat()!r})"
         )
 
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("StsCredentials hold a secret key and session token and are not pickled")
 
-def build_request(token: str, params: AssumeRoleParams, session_name: str) -> httpx.Request:
+
+def build_request(settings: AwsSettings, token: str, session_name: str) -> httpx.Request:
     """The ``AssumeRoleWithWebIdentity`` POST for ``token``."""
     form = {
         "Action": "AssumeRoleWithWebIdentity",
         "Version": API_VERSION,
-        "RoleArn": params.role_arn,
+        "RoleArn": settings.role_arn,
         "RoleSessionName": session_name,
         "WebIdentityToken": token,
     }
-    if params.duration_seconds is not None:
-        form["DurationSeconds"] = str(params.duration_seconds)
+    if settings.duration_seconds is not None:
+        form["DurationSeconds"] = str(settings.duration_seconds)
     return httpx.Request(
         "POST",
-        f"{params.endpoint}/",
+        f"{settings.endpoint}/",
         data=form,
         headers={"Accept": "text/xml", "Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
     )
@@ -123,37 +112,24 @@ def format_expiration(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _epoch(value: str | None) -> float | None:
-    """STS's ``Expiration`` (ISO 8601, ``Z`` or an offset, optional fraction) as epoch seconds."""
-    match = _ISO.match(value or "")
-    if match is None:
-        return None
-    base, fraction, zone = match.groups()
-    zone = "+00:00" if zone in (None, "Z") else zone
-    stamp = datetime.fromisoformat(f"{base}{zone[:3]}:{zone[-2:]}")
-    return stamp.timestamp() + float(fraction or 0)
-
-
-def parse_response(
-    response: httpx.Response, *, token: str, claims: TokenClaims, params: AssumeRoleParams
-) -> StsCredentials:
-    """The credentials in a successful answer; an :class:`~cfke_auth.ExchangeError` for anything else.
-
-    ``token``, ``claims`` and ``params`` only shape error messages (the token is scrubbed from them)."""
+def parse_response(response: httpx.Response, context: Context[AwsSettings], *, now: float) -> Issued[StsCredentials]:
+    """The credentials in a successful answer; an :class:`~cfke_auth.ExchangeError` for anything else."""
     if response.status_code != 200:
-        raise error_from_response(response, token=token, claims=claims, role_arn=params.role_arn)
+        raise error_from_response(response, context, now=now)
     root = xmldoc.parse(response.content)
     result = xmldoc.child(root, "AssumeRoleWithWebIdentityResult")
     creds = xmldoc.child(result, "Credentials")
     access_key = xmldoc.text(creds, "AccessKeyId")
     secret_key = xmldoc.text(creds, "SecretAccessKey")
     session_token = xmldoc.text(creds, "SessionToken")
-    expires_at = _epoch(xmldoc.text(creds, "Expiration"))
+    expires_at = timestamp(xmldoc.text(creds, "Expiration"))
     if root is None or xmldoc.local_name(root) != "AssumeRoleWithWebIdentityResponse":
-        raise unexpected_response(response, "is not an AssumeRoleWithWebIdentity response")
+        raise unexpected_response(response, context, "is not an AssumeRoleWithWebIdentity response", now=now)
+    if expires_at is not None and expires_at > now + MAX_LIFETIME:
+        expires_at = None  # not a credential's expiration (and past what a datetime holds, perhaps)
     if not (access_key and secret_key and session_token and expires_at):
-        raise unexpected_response(response, "lacks credentials or a valid expiration")
-    return StsCredentials(
+        raise unexpected_response(response, context, "lacks credentials or a valid expiration", now=now)
+    credentials = StsCredentials(
         access_key_id=access_key,
         secret_access_key=secret_key,
         session_token=session_token,
@@ -164,13 +140,13 @@ def parse_response(
         audience=xmldoc.text(result, "Audience"),
         provider=xmldoc.text(result, "Provider"),
     )
+    return Issued(credentials, expires_at)
 
 
-def assume_role_flow(params: AssumeRoleParams) -> Flow[StsCredentials]:
+def assume_role_flow(settings: AwsSettings) -> Flow[StsCredentials]:
     """One exchange: read the token, name the session, call STS, return the credentials with their expiry."""
     token = yield from subject_token()
-    claims = decode_claims(token)
-    request = build_request(token, params, params.session_name or default_session_name(claims))
-    response = yield from send(request)
-    credentials = parse_response(response, token=token, claims=claims, params=params)
-    return Issued(credentials, credentials.expires_at)
+    context = Context.of(settings, f"{settings.endpoint}/", token)
+    session_name = settings.session_name or default_session_name(context.claims)
+    response = yield from send(build_request(settings, token, session_name))
+    return parse_response(response, context, now=time.time())

@@ -1,21 +1,23 @@
-"""Checking and completing what callers pass: role ARN, duration, session name, region and STS endpoint."""
+"""Checking and completing what callers pass: role ARN, duration, session name, region and STS endpoint (with FIPS
+and dual-stack, from the environment or the config profile)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cfke_auth.aws.arguments import (
+from cfke_auth import ConfigurationError, TokenClaims
+from cfke_auth.aws.endpoint import resolve_region, resolve_sts_endpoint
+from cfke_auth.aws.settings import (
     default_session_name,
     resolve_duration,
     resolve_role_arn,
     resolve_session_name,
 )
-from cfke_auth.aws.endpoint import resolve_region, resolve_sts_endpoint
-from cfke_auth.claims import TokenClaims
 
 pytestmark = pytest.mark.usefixtures("cfke_aws_env")
 
@@ -61,13 +63,13 @@ def test_role_arn_accepts_role_arns(arn: str) -> None:
     ],
 )
 def test_role_arn_rejects_anything_else_naming_the_parameter(arn: str) -> None:
-    with pytest.raises(ValueError, match="role_arn") as info:
+    with pytest.raises(ConfigurationError, match="role_arn") as info:
         resolve_role_arn(arn)
     assert arn in str(info.value)
 
 
 def test_role_arn_falls_back_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(ValueError, match="AWS_ROLE_ARN"):
+    with pytest.raises(ConfigurationError, match="AWS_ROLE_ARN"):
         resolve_role_arn(None)
     monkeypatch.setenv("AWS_ROLE_ARN", ROLE)
     assert resolve_role_arn(None) == ROLE
@@ -80,8 +82,8 @@ def test_duration_within_sts_limits(seconds: int | None) -> None:
 
 
 @pytest.mark.parametrize("seconds", [899, 43201, 0, -1, True, 3600.0, "3600"])
-def test_duration_outside_limits_is_a_value_error(seconds: object) -> None:
-    with pytest.raises(ValueError, match="duration_seconds"):
+def test_duration_outside_limits_is_a_configuration_error(seconds: object) -> None:
+    with pytest.raises(ConfigurationError, match="duration_seconds"):
         resolve_duration(seconds)  # type: ignore[arg-type]
 
 
@@ -93,8 +95,8 @@ def test_session_name_from_argument_or_environment(monkeypatch: pytest.MonkeyPat
 
 
 @pytest.mark.parametrize("name", ["a", "x" * 65, "has space", "slash/name", "ünïcode"])
-def test_bad_session_name_is_a_value_error(name: str) -> None:
-    with pytest.raises(ValueError, match="session_name"):
+def test_bad_session_name_is_a_configuration_error(name: str) -> None:
+    with pytest.raises(ConfigurationError, match="session_name"):
         resolve_session_name(name)
 
 
@@ -135,21 +137,21 @@ def test_region_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("region", ["Frankfurt", "eu-west-1\n", " eu-west-1"])
-def test_bad_region_is_a_value_error(region: str) -> None:
-    with pytest.raises(ValueError, match="region"):
+def test_bad_region_is_a_configuration_error(region: str) -> None:
+    with pytest.raises(ConfigurationError, match="region"):
         resolve_region(region)
 
 
 def test_no_fips_endpoint_outside_the_commercial_partition(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_USE_FIPS_ENDPOINT", "true")
-    with pytest.raises(ValueError, match="no FIPS endpoint"):
+    with pytest.raises(ConfigurationError, match="no FIPS endpoint"):
         resolve_sts_endpoint(None, "cn-north-1")
 
 
 def test_trailing_newlines_are_not_valid_names(monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(ValueError, match="role_arn"):
+    with pytest.raises(ConfigurationError, match="role_arn"):
         resolve_role_arn("arn:aws:iam::123456789012:role/app\n")
-    with pytest.raises(ValueError, match="session_name"):
+    with pytest.raises(ConfigurationError, match="session_name"):
         resolve_session_name("name\n")
     monkeypatch.setenv("AWS_ROLE_SESSION_NAME", "")
     assert resolve_session_name(None) is None  # empty means unset
@@ -178,6 +180,61 @@ def test_regional_and_fips_endpoints(
     assert resolve_sts_endpoint(None, region) == expected
 
 
+@pytest.mark.parametrize(
+    ("region", "fips", "expected"),
+    [
+        (None, False, "https://sts.us-east-1.api.aws"),
+        ("eu-central-1", False, "https://sts.eu-central-1.api.aws"),
+        ("us-east-2", True, "https://sts-fips.us-east-2.api.aws"),
+        ("us-gov-west-1", False, "https://sts.us-gov-west-1.api.aws"),
+        ("us-gov-west-1", True, "https://sts-fips.us-gov-west-1.api.aws"),
+        ("cn-north-1", False, "https://sts.cn-north-1.api.amazonwebservices.com.cn"),
+        ("eusc-de-east-1", False, "https://sts.eusc-de-east-1.api.amazonwebservices.eu"),
+    ],
+)
+def test_dualstack_endpoints_as_botocore_names_them(
+    monkeypatch: pytest.MonkeyPatch, region: str | None, fips: bool, expected: str
+) -> None:
+    monkeypatch.setenv("AWS_USE_DUALSTACK_ENDPOINT", "true")
+    if fips:
+        monkeypatch.setenv("AWS_USE_FIPS_ENDPOINT", "true")
+    assert resolve_sts_endpoint(None, region) == expected
+
+
+def test_dualstack_agrees_with_botocore(monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+
+    monkeypatch.setenv("AWS_USE_DUALSTACK_ENDPOINT", "true")
+    for region in ("eu-west-1", "cn-northwest-1", "us-gov-east-1"):
+        client = boto3.client("sts", region_name=region, aws_access_key_id="x", aws_secret_access_key="y")
+        assert resolve_sts_endpoint(None, region) == client.meta.endpoint_url
+
+
+def test_region_and_endpoint_flags_come_from_the_config_profile(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "config"
+    config.write_text(
+        "[default]\nregion = eu-west-1\n\n[profile ipv6]\nregion = eu-north-1\nuse_dualstack_endpoint = true\n"
+    )
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    assert resolve_region(None) == "eu-west-1"
+    assert resolve_sts_endpoint(None, "eu-west-1") == "https://sts.eu-west-1.amazonaws.com"
+    monkeypatch.setenv("AWS_PROFILE", "ipv6")
+    assert resolve_region(None) == "eu-north-1"
+    assert resolve_sts_endpoint(None, "eu-north-1") == "https://sts.eu-north-1.api.aws"
+    monkeypatch.setenv("AWS_REGION", "us-west-2")  # the variable wins over the profile
+    assert resolve_region(None) == "us-west-2"
+
+
+def test_an_unreadable_config_file_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text("region = no section header\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    with pytest.raises(ConfigurationError, match="AWS config file"):
+        resolve_region(None)
+
+
 def test_endpoint_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", "https://all.example")
     assert resolve_sts_endpoint(None, "eu-west-1") == "https://all.example"
@@ -190,7 +247,7 @@ def test_endpoint_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("url", ["http://sts.example.com", "ftp://127.0.0.1", "sts.amazonaws.com"])
 def test_endpoint_that_would_leak_the_token_is_refused(url: str) -> None:
-    with pytest.raises(ValueError, match="STS endpoint"):
+    with pytest.raises(ConfigurationError, match="STS endpoint"):
         resolve_sts_endpoint(url, None)
 
 

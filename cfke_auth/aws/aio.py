@@ -1,7 +1,7 @@
 """``cfke_auth.get_aiobotocore_session``: an aiobotocore session on the pod's identity, refreshed on the event loop.
 
-The exchange runs on ``httpx.AsyncClient`` through the engine's async path, so no call blocks the loop; the
-credentials are shared with sync sessions built with the same parameters.
+The exchange runs on the event loop through the engine's async path, so no call blocks the loop; the credentials are
+shared with sync sessions built with the same parameters.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from aiobotocore.credentials import AioCredentialResolver, AioRefreshableCredent
 from aiobotocore.session import AioSession, get_session
 from botocore.credentials import Credentials, ReadOnlyCredentials
 
-from .botocore_credentials import EngineBacked, EngineProvider
-from .credential import AwsOptions, resolve, sts_credential
+from .._errors import CfkeAuthError
+from .credentials import EngineBacked, EngineProvider, sdk_error
+from .settings import AwsOptions, resolve
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -30,8 +31,11 @@ class EngineAioCredentials(EngineBacked, AioRefreshableCredentials):  # type: ig
     """
 
     async def get_frozen_credentials(self) -> ReadOnlyCredentials:
-        """The current keys; the first caller past the refresh point exchanges, on the loop, for everyone."""
-        return self._cache.of(await self._credential.aget())
+        """The current keys; a caller past the refresh point starts the exchange on the loop and returns at once."""
+        try:
+            return self._cache.of(await self._credential.aget())
+        except CfkeAuthError as exc:
+            raise sdk_error(exc) from None
 
     def refresh_needed(self, refresh_in: float | None = None) -> bool:
         """Whether the held value expires within ``refresh_in`` seconds (default: botocore's advisory 15 minutes),
@@ -57,7 +61,8 @@ class EngineAioCredentials(EngineBacked, AioRefreshableCredentials):  # type: ig
 
 
 class EngineAioProvider(EngineProvider):
-    """:class:`EngineProvider` for aiobotocore, whose credential resolver awaits ``load()``."""
+    """:class:`~cfke_auth.aws.credentials.EngineProvider` for aiobotocore, whose credential resolver awaits
+    ``load()``."""
 
     async def load(self) -> Credentials:  # type: ignore[override]  # awaited by AioCredentialResolver
         return self._credentials
@@ -66,10 +71,10 @@ class EngineAioProvider(EngineProvider):
 def get_aiobotocore_session(role_arn: str | None = None, **options: Unpack[AwsOptions]) -> AioSession:
     """An ``aiobotocore`` session assuming ``role_arn``; same parameters and defaults as
     :func:`~cfke_auth.get_boto3_session`. Use it as usual: ``async with session.create_client("s3") as s3``."""
-    setup = resolve(role_arn, **options)
+    settings = resolve(role_arn, **options)
     session = get_session()
-    credentials = EngineAioCredentials(sts_credential(setup))
+    credentials = EngineAioCredentials(settings)
     session.register_component("credential_provider", AioCredentialResolver([EngineAioProvider(credentials)]))
-    if setup.region:
-        session.set_config_variable("region", setup.region)
+    if settings.region:
+        session.set_config_variable("region", settings.region)
     return session

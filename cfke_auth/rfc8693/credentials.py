@@ -1,0 +1,97 @@
+"""The httpx adapter: :class:`TokenExchangeAuth` sends the exchanged token as ``Authorization: Bearer``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncGenerator, Generator
+from typing import Any
+
+import httpx
+
+from .._engine import RefreshingCredential
+from .._http import HttpOptions
+from .._source import SubjectTokenSource
+from .protocol import ACCESS_TOKEN_TYPE, ExchangedToken
+from .refresh import exchange_credential
+from .settings import ExchangeSettings, resolve
+
+__all__ = ["RENEWAL_GRACE", "TokenExchangeAuth", "get_token_exchange_auth"]
+
+#: A token obtained this recently is not renewed on a 401: it is the renewal of the token that was refused, or the
+#: service refuses every token, and exchanging again would not help.
+RENEWAL_GRACE = 30.0
+
+
+class TokenExchangeAuth(httpx.Auth):
+    """An :class:`httpx.Auth` that sends the exchanged token as ``Authorization: Bearer``, for sync and async
+    clients alike. A 401 from the service renews the token once per burst (see :data:`RENEWAL_GRACE`) and the
+    request is retried once. Pickled as its settings; not at all when they hold a client secret."""
+
+    def __init__(self, settings: ExchangeSettings) -> None:
+        self._settings = settings
+        self.credential: RefreshingCredential[ExchangedToken] = exchange_credential(settings)
+
+    def __repr__(self) -> str:
+        return f"TokenExchangeAuth({self.credential!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (TokenExchangeAuth, (self._settings,))
+
+    def token(self) -> str:
+        """The current access token (exchanging first when needed)."""
+        return self.credential.get().token
+
+    async def atoken(self) -> str:
+        """The current access token, for asyncio."""
+        return (await self.credential.aget()).token
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        sent = self.credential.get()
+        request.headers["Authorization"] = f"Bearer {sent.token}"
+        response = yield request
+        if response.status_code == 401:
+            self.credential.invalidate(sent, older_than=RENEWAL_GRACE)
+            request.headers["Authorization"] = f"Bearer {self.token()}"
+            yield request
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        sent = await self.credential.aget()
+        request.headers["Authorization"] = f"Bearer {sent.token}"
+        response = yield request
+        if response.status_code == 401:
+            self.credential.invalidate(sent, older_than=RENEWAL_GRACE)
+            request.headers["Authorization"] = f"Bearer {await self.atoken()}"
+            yield request
+
+
+def get_token_exchange_auth(
+    token_url: str,
+    *,
+    audience: str | None = None,
+    scopes: str | tuple[str, ...] | list[str] = (),
+    resource: str | None = None,
+    requested_token_type: str = ACCESS_TOKEN_TYPE,
+    client_id: str | None = None,
+    client_secret: str | None = None,
+    token_path: str | os.PathLike[str] | None = None,
+    token_source: SubjectTokenSource | None = None,
+    http: HttpOptions | None = None,
+) -> TokenExchangeAuth:
+    """An ``httpx.Auth`` for a service behind an RFC 8693 token endpoint at ``token_url``.
+
+    The same parameters in one process share one refreshing token. ``token_url`` must be https (http only to
+    loopback); ``token_path``/``token_source`` and ``http`` as for every ``get_*`` function.
+    """
+    settings = resolve(
+        token_url,
+        audience=audience,
+        scopes=scopes,
+        resource=resource,
+        requested_token_type=requested_token_type,
+        client_id=client_id,
+        client_secret=client_secret,
+        token_path=token_path,
+        token_source=token_source,
+        http=http,
+    )
+    return TokenExchangeAuth(settings)
