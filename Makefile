@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 AZURITE := $(VENV)/azurite/node_modules/.bin/azurite-blob
+NODE_CLIENTS := $(VENV)/node/node_modules
 
 .PHONY: venv test lint demo bench docs clean
 
@@ -17,14 +18,23 @@ $(AZURITE):
 		npm install --silent --no-audit --no-fund --prefix $(VENV)/azurite azurite@3.35.0; \
 	else echo "npm not found: the Azurite tests will be skipped"; fi
 
+# The Node.js SDK clients (tests/node/package.json, versions pinned by its lock file) drive the credential endpoints
+# from a second language. Installed when npm is on the machine; without it those tests are skipped, and say so.
+$(NODE_CLIENTS): tests/node/package.json tests/node/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		mkdir -p $(VENV)/node && cp tests/node/package.json tests/node/package-lock.json $(VENV)/node/ && \
+		npm ci --silent --no-audit --no-fund --prefix $(VENV)/node && touch $(NODE_CLIENTS); \
+	else echo "npm not found: the Node.js client tests will be skipped"; fi
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,lint,docs]'
 	touch $(STAMP)
 
-test: $(STAMP) $(AZURITE)
-	AZURITE_BLOB=$$(test -x $(AZURITE) && echo $(AZURITE)) $(PY) -m pytest -q -rs
+test: $(STAMP) $(AZURITE) $(NODE_CLIENTS)
+	AZURITE_BLOB=$$(test -x $(AZURITE) && echo $(AZURITE)) \
+	CFKE_NODE_MODULES=$$(test -d $(NODE_CLIENTS) && echo $(CURDIR)/$(NODE_CLIENTS)) $(PY) -m pytest -q -rs
 
 lint: $(STAMP)
 	$(PY) -m ruff check cfke_auth tests benchmarks
