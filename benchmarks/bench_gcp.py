@@ -19,7 +19,7 @@ from harness import Row, per_call_us
 
 import cfke_auth
 from cfke_auth.gcp.settings import CLOUD_PLATFORM_SCOPE
-from cfke_auth.rfc8693 import JWT_TOKEN_TYPE
+from cfke_auth.rfc8693.protocol import JWT_TOKEN_TYPE
 from cfke_auth.testing import OidcIssuer, TokenFile
 from cfke_auth.testing.gcp import GoogleFake
 

@@ -736,21 +736,21 @@ def test_google_auth_loads_the_config_map(cli: Cli) -> None:
     assert credentials.service_account_email == SA_EMAIL
 
 
-def test_google_auth_exchanges_with_the_config_map(gcp_fake: GoogleFake, cfke_token_file: TokenFile, cli: Cli) -> None:
+def test_google_auth_exchanges_with_the_config_map(cfke_google: GoogleFake, cfke_token_file: TokenFile, cli: Cli) -> None:
     """The same JSON, its endpoints pointed at the loopback Google and its token path at the test's token file (the
     pod's path, in a pod), gets a token from google-auth's own exchange and impersonation."""
-    gcp_fake.bind(SA_EMAIL, f"principal://iam.googleapis.com/{gcp_fake.provider.pool_name}/subject/"
+    cfke_google.bind(SA_EMAIL, f"principal://iam.googleapis.com/{cfke_google.provider.pool_name}/subject/"
                   "system:serviceaccount:default:default")  # fmt: skip
     _, out, _ = cli("inject", *CLOUD_FLAGS["gcp"], stdin=deployment())
     text = json.dumps(config_map_json(out))
-    text = text.replace("https://sts.googleapis.com", gcp_fake.url)
-    text = text.replace("https://iamcredentials.googleapis.com", gcp_fake.url)
+    text = text.replace("https://sts.googleapis.com", cfke_google.url)
+    text = text.replace("https://iamcredentials.googleapis.com", cfke_google.url)
     text = text.replace("/var/run/secrets/cfke.io/gcp/token", cfke_token_file.path)
     credentials = identity_pool.Credentials.from_info(
         json.loads(text), scopes=["https://www.googleapis.com/auth/cloud-platform"]
     )
     credentials.refresh(Request())
-    assert gcp_fake.issued[credentials.token].service_account == SA_EMAIL
+    assert cfke_google.issued[credentials.token].service_account == SA_EMAIL
 
 
 # -- docs/inject.md's worked example ----------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ __all__ = [
     "resolve_duration",
     "resolve_role_arn",
     "resolve_session_name",
+    "session_name_from",
 ]
 
 MIN_DURATION = 900
@@ -136,7 +137,12 @@ def default_session_name(claims: TokenClaims | None) -> str:
     if claims is None:
         return "cfke-auth"
     who = claims.pod_name or claims.service_account
-    raw = f"{claims.namespace}.{who}" if claims.namespace and who else claims.subject
+    return session_name_from(f"{claims.namespace}.{who}" if claims.namespace and who else claims.subject)
+
+
+def session_name_from(raw: str) -> str:
+    """``raw`` made a valid role session name: other characters become ``-``; a name longer than 64 characters is
+    cut and ends in a hash of the whole, so two long names that share a prefix stay distinct."""
     name = _NOT_ALLOWED.sub("-", raw).strip("-") or "cfke-auth"
     if len(name) > 64:
         digest = hashlib.sha256(raw.encode()).hexdigest()[:_HASH_CHARS]

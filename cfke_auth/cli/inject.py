@@ -125,7 +125,7 @@ def _write(text: str, path: str) -> None:
         raise ConfigurationError(f"{path}: {exc.strerror or exc}") from None
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     if args.in_place and (args.output or args.file == "-"):
         raise ConfigurationError("--in-place writes back into FILE: give a FILE, and no --output")
     plan = build_plan(
@@ -153,10 +153,3 @@ def _run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
-
-
-def run(args: argparse.Namespace) -> int:
-    try:
-        return _run(args)
-    except ConfigurationError as exc:  # bad input or options: exit status 2, which main() gives a ValueError
-        raise ValueError(str(exc)) from None

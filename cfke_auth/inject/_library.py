@@ -6,12 +6,12 @@ run time; when those modules move, this is the only import to follow.
 
 from __future__ import annotations
 
-from ..aws.arguments import resolve_role_arn, resolve_session_name
+from .._http import check_endpoint
 from ..aws.endpoint import resolve_region
-from ..azure.config import AZURE_AUDIENCE
+from ..aws.settings import resolve_role_arn, resolve_session_name, session_name_from
+from ..azure.settings import AZURE_AUDIENCE
 from ..gcp.cred_config import cred_config
 from ..gcp.names import WorkloadProvider, parse_provider, service_account_email
-from ..http import check_endpoint
 
 __all__ = [
     "AZURE_AUDIENCE",
@@ -23,4 +23,5 @@ __all__ = [
     "resolve_role_arn",
     "resolve_session_name",
     "service_account_email",
+    "session_name_from",
 ]

@@ -10,7 +10,7 @@ from collections.abc import Mapping, MutableMapping, MutableSequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ConfigurationError
+from .._errors import ConfigurationError
 
 __all__ = [
     "InjectError",

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import ConfigurationError
+from .._errors import ConfigurationError
 from ._library import (
     WorkloadProvider,
     check_endpoint,

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
-from ._library import AZURE_AUDIENCE, cred_config
+from ._library import AZURE_AUDIENCE, cred_config, session_name_from
 from .manifest import InjectError
 from .plan import AwsPlan, AzurePlan, GcpPlan, InjectPlan
 
@@ -45,10 +44,6 @@ GCP_TOKEN_FILE = f"{_GCP_DIR}/token"
 GCP_CREDENTIALS_FILE = f"{_GCP_CREDENTIALS_DIR}/{_GCP_CREDENTIALS_KEY}"
 AZURE_TOKEN_FILE = f"{_AZURE_DIR}/azure-identity-token"
 
-_SESSION_NOT_ALLOWED = re.compile(r"[^\w+=,.@-]+", re.ASCII)
-_SESSION_MAX = 64
-_HASH_CHARS = 8
-
 
 @dataclass(frozen=True)
 class Workload:
@@ -71,17 +66,12 @@ class Wiring:
 
 
 def session_name(workload: Workload) -> str:
-    """``NAMESPACE.NAME`` made a valid STS role session name: other characters become ``-``, and a name longer
-    than 64 characters is cut and ends in a hash of the whole, so long names sharing a prefix stay distinct."""
+    """``NAMESPACE.NAME`` made a valid STS role session name, by the library's own rule."""
     if not workload.name:
         raise InjectError(
             "metadata.name", "missing, and the AWS session name is NAMESPACE.NAME: name it or pass --aws-session-name"
         )
-    raw = f"{workload.namespace}.{workload.name}" if workload.namespace else workload.name
-    name = _SESSION_NOT_ALLOWED.sub("-", raw).strip("-")
-    if len(name) > _SESSION_MAX:
-        name = f"{name[: _SESSION_MAX - _HASH_CHARS - 1]}-{hashlib.sha256(raw.encode()).hexdigest()[:_HASH_CHARS]}"
-    return name if len(name) >= 2 else f"cfke-{name}"
+    return session_name_from(f"{workload.namespace}.{workload.name}" if workload.namespace else workload.name)
 
 
 def _token_volume(name: str, audience: str, seconds: int, path: str) -> dict[str, Any]:

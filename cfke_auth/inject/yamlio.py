@@ -9,7 +9,7 @@ from collections.abc import MutableMapping, MutableSequence, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import CfkeAuthError, ConfigurationError
+from .._errors import CfkeAuthError, ConfigurationError
 
 __all__ = ["Layout", "dump", "load"]
 

@@ -8,6 +8,8 @@
   (AWS), :class:`GoogleFake` (Google STS and IAM Credentials), :class:`FakeEntra` (Entra ID), and
   :class:`TokenExchangeServer` (a generic RFC 8693 endpoint with a resource server behind it); each has the same
   failure knobs, ``fail_with`` and ``answer_with``;
+* real servers the tests drive: :class:`OpenBaoServer` (``bao server -dev``) and :class:`FakeGcsServer` (a GCS
+  emulator), each raising :class:`ServerUnavailable` when its binary is missing;
 * :class:`LoopbackServer` -- the small threaded HTTP(S) server they are built on, which can also misbehave on
   purpose (:meth:`Reply.huge`, :meth:`Reply.gzip_bomb`, :meth:`Reply.drip`);
 * :class:`LocalCA` -- a local certificate authority, so the fakes speak real TLS, and :class:`ConnectProxy` -- a
@@ -23,8 +25,10 @@ from .aws import FakeSts, MotoServer
 from .clock import ManualClock
 from .entra import FakeEntra, FederatedCredential, aadsts_error
 from .gcp import GoogleFake
+from .gcs import FakeGcsServer
 from .issuer import OidcIssuer, kubernetes_key_id
 from .oauth import TokenExchangeServer
+from .openbao import OpenBaoServer, ServerUnavailable
 from .proxy import ConnectProxy, ProxiedRequest, ProxyRefusal
 from .server import LoopbackServer, LoopbackService, RecordedRequest, Reply
 from .tls import LocalCA
@@ -33,6 +37,7 @@ from .token_file import TokenFile
 __all__ = [
     "ConnectProxy",
     "FakeEntra",
+    "FakeGcsServer",
     "FakeSts",
     "FederatedCredential",
     "GoogleFake",
@@ -42,9 +47,11 @@ __all__ = [
     "ManualClock",
     "MotoServer",
     "OidcIssuer",
+    "OpenBaoServer",
     "ProxiedRequest",
     "ProxyRefusal",
     "RecordedRequest",
+    "ServerUnavailable",
     "Reply",
     "TokenExchangeServer",
     "TokenFile",
