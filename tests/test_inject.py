@@ -736,7 +736,9 @@ def test_google_auth_loads_the_config_map(cli: Cli) -> None:
     assert credentials.service_account_email == SA_EMAIL
 
 
-def test_google_auth_exchanges_with_the_config_map(cfke_google: GoogleFake, cfke_token_file: TokenFile, cli: Cli) -> None:
+def test_google_auth_exchanges_with_the_config_map(
+    cfke_google: GoogleFake, cfke_token_file: TokenFile, cli: Cli
+) -> None:
     """The same JSON, its endpoints pointed at the loopback Google and its token path at the test's token file (the
     pod's path, in a pod), gets a token from google-auth's own exchange and impersonation."""
     cfke_google.bind(SA_EMAIL, f"principal://iam.googleapis.com/{cfke_google.provider.pool_name}/subject/"
