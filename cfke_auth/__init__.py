@@ -38,6 +38,7 @@ __all__ = [
     "get_azure_credential_async",
     "get_boto3_session",
     "get_gcp_credentials",
+    "get_gcp_id_token_credentials",
     "get_token_exchange_auth",
     "verify_token",
 ]
@@ -51,6 +52,7 @@ _LAZY: dict[str, str] = {
     "get_azure_credential_async": "cfke_auth.azure",
     "get_boto3_session": "cfke_auth.aws.credentials",
     "get_gcp_credentials": "cfke_auth.gcp.credentials",
+    "get_gcp_id_token_credentials": "cfke_auth.gcp.credentials",
     "get_token_exchange_auth": "cfke_auth.rfc8693.credentials",
     "verify_token": "cfke_auth._verify",
 }
@@ -61,7 +63,7 @@ if TYPE_CHECKING:
     from .aws.aio import get_aiobotocore_session
     from .aws.credentials import get_boto3_session
     from .azure import get_azure_credential, get_azure_credential_async
-    from .gcp.credentials import get_gcp_credentials
+    from .gcp.credentials import get_gcp_credentials, get_gcp_id_token_credentials
     from .rfc8693.credentials import get_token_exchange_auth
 
 

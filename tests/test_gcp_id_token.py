@@ -16,12 +16,14 @@ import httpx
 import pytest
 import time_machine
 from conftest import run_threads
-from google.auth.transport.requests import Request
+from google.auth.exceptions import RefreshError
+from google.auth.transport.requests import AuthorizedSession, Request
 from google.oauth2 import id_token as ga_id_token
 
 import cfke_auth
 from cfke_auth import TokenSource
 from cfke_auth._protocol import Context
+from cfke_auth.gcp.credentials import GcpIdTokenCredentials, GoogleExchangeError
 from cfke_auth.gcp.names import WorkloadProvider
 from cfke_auth.gcp.protocol import GoogleIdToken, parse_id_token_response
 from cfke_auth.gcp.refresh import id_token_credential
@@ -58,7 +60,7 @@ def test_an_id_token_google_auth_verifies_for_the_audience(cfke_google: GoogleFa
     claims = verified(cfke_google, value.token)
     assert (claims["aud"], claims["iss"]) == (AUDIENCE, ID_TOKEN_ISSUER)
     assert "email" not in claims
-    assert value.expires_at == pytest.approx(claims["exp"], abs=1)  # the fake's clock is ours (Date: whole seconds)
+    assert value.expires_at == pytest.approx(claims["exp"], abs=2)  # same clock; exp and Date are whole seconds
     assert value.expiry.tzinfo is None
     assert value.expiry.replace(tzinfo=timezone.utc).timestamp() == pytest.approx(value.expires_at, abs=1e-5)
     (sts,) = cfke_google.sts_calls()
@@ -136,6 +138,70 @@ def test_bad_requests_fail_before_any_exchange(
     with pytest.raises(cfke_auth.ConfigurationError, match=message):
         id_token_credential(settings, audience, include_email)
     assert cfke_google.server.requests == []
+
+
+# -- the google-auth adapter -------------------------------------------------------------------------------------
+
+
+def id_creds_for(fake: GoogleFake, **kwargs: Any) -> GcpIdTokenCredentials:
+    return cfke_auth.get_gcp_id_token_credentials(
+        AUDIENCE, **{**fake.credential_kwargs(), "service_account": SA, **kwargs}
+    )
+
+
+def test_authorized_session_carries_the_id_token_to_a_private_service(cfke_google: GoogleFake) -> None:
+    cfke_google.bind(SA, MEMBER)
+    cfke_google.serve_private("/orders", AUDIENCE)
+    creds = id_creds_for(cfke_google, include_email=True)
+
+    answer = AuthorizedSession(creds).get(cfke_google.url + "/orders")
+
+    assert answer.status_code == 200
+    assert answer.json()["email"] == SA
+    (seen,) = cfke_google.server.calls("GET", "/orders")
+    assert seen.headers["authorization"] == f"Bearer {creds.token}"
+    assert creds.token is not None and verified(cfke_google, creds.token)["aud"] == AUDIENCE
+    assert creds.valid and creds.expiry is not None
+    assert (creds.audience, creds.service_account_email) == (AUDIENCE, SA)
+    assert creds.token not in repr(creds)
+
+
+def test_a_token_for_another_audience_is_refused_by_the_service(cfke_google: GoogleFake) -> None:
+    cfke_google.bind(SA, MEMBER)
+    cfke_google.serve_private("/orders", AUDIENCE)
+    other = id_creds_for(cfke_google).with_target_audience("https://billing-abc123-ew.a.run.app")
+    assert AuthorizedSession(other).get(cfke_google.url + "/orders").status_code == 401
+    assert other.audience == "https://billing-abc123-ew.a.run.app"
+
+
+def test_the_adapter_shares_the_engine_and_pickles_as_its_parameters(cfke_google: GoogleFake) -> None:
+    cfke_google.bind(SA, MEMBER)
+    creds = id_creds_for(cfke_google)
+    creds.refresh(Request())
+    assert creds.refreshing is id_token_credential(settings_for(cfke_google), AUDIENCE)  # the broker's, too
+    copy = pickle.loads(pickle.dumps(creds))
+    assert creds.token is not None and creds.token not in repr(pickle.dumps(creds))
+    assert isinstance(copy, GcpIdTokenCredentials)
+    copy.refresh(Request())
+    assert copy.token == creds.token
+    assert len(cfke_google.iam_calls("generateIdToken")) == 1
+
+
+def test_a_refusal_is_google_auths_refresh_error_with_the_hint(cfke_google: GoogleFake) -> None:
+    cfke_google.bind(SA, "principal://someone-else")
+    with pytest.raises(GoogleExchangeError) as info:
+        id_creds_for(cfke_google).refresh(Request())
+    assert isinstance(info.value, RefreshError)
+    assert info.value.code == "PERMISSION_DENIED"
+    assert info.value.hint is not None and "roles/iam.workloadIdentityUser" in info.value.hint
+
+
+def test_exported_lazily_and_a_service_account_is_required(cfke_google: GoogleFake) -> None:
+    assert "get_gcp_id_token_credentials" in cfke_auth.__all__
+    with pytest.raises(cfke_auth.ConfigurationError, match="service_account is required"):
+        id_creds_for(cfke_google, service_account=None)
+    with pytest.raises(cfke_auth.ConfigurationError, match="audience must be"):
+        cfke_auth.get_gcp_id_token_credentials("", service_account=SA, **cfke_google.credential_kwargs())
 
 
 # -- the parser, on canned answers ------------------------------------------------------------------------------

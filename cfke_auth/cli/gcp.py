@@ -14,7 +14,7 @@ from .._http import check_endpoint
 from .._source import TokenSource, resolve_token_path
 from ..gcp.cred_config import cred_config
 from ..gcp.names import WorkloadProvider, parse_provider, service_account_email
-from ..gcp.settings import DEFAULT_IAM_URL, DEFAULT_STS_URL
+from ..gcp.settings import DEFAULT_IAM_URL, DEFAULT_STS_URL, check_lifetime
 from ..gcp.terraform import terraform
 
 PLACEHOLDER_ISSUER = "https://api.cloudfleet.ai/v1/clusters/CLUSTER_ID"
@@ -42,6 +42,18 @@ def register(commands: Any) -> None:
         "Google client libraries load, sourcing the token from the pod's token file.",
     )
     config.add_argument("--service-account", help="Google service account email to impersonate")
+    config.add_argument(
+        "--lifetime",
+        type=int,
+        metavar="SECONDS",
+        help="lifetime of the impersonated tokens (default 3600; up to 43200 where the org policy allows)",
+    )
+    config.add_argument(
+        "--delegate",
+        action="append",
+        metavar="EMAIL",
+        help="a service account to chain through (refused: the file format has no delegation chain; see the docs)",
+    )
     config.add_argument("--sts-endpoint-url", default=DEFAULT_STS_URL, help="STS base URL (default: Google's)")
     config.add_argument("--iam-endpoint-url", default=DEFAULT_IAM_URL, help="IAM Credentials base URL")
     config.add_argument("--output", "-o", help="file to write (default: stdout)")
@@ -65,12 +77,21 @@ def _provider(args: argparse.Namespace) -> WorkloadProvider:
 
 def run_cred_config(args: argparse.Namespace) -> int:
     provider = _provider(args)
+    service_account = service_account_email(args.service_account, "--service-account")
+    if args.delegate:
+        raise ConfigurationError(
+            "--delegate: the external_account configuration has no field for a delegation chain (google-auth, gcloud "
+            "and the other client libraries impersonate --service-account directly), so the file would be refused; "
+            "grant the pod's principal roles/iam.workloadIdentityUser on the service account itself, or use "
+            "cfke-auth in the process (delegates=...)"
+        )
     config = cred_config(
         provider,
         os.path.abspath(resolve_token_path(args.token_path)),
-        service_account=service_account_email(args.service_account),
+        service_account=service_account,
         sts_url=check_endpoint(args.sts_endpoint_url, what="--sts-endpoint-url"),
         iam_url=check_endpoint(args.iam_endpoint_url, what="--iam-endpoint-url"),
+        lifetime=check_lifetime(args.lifetime, service_account, what="--lifetime"),
     )
     text = json.dumps(config, indent=2) + "\n"
     if args.output:

@@ -2,7 +2,9 @@
 
 google-auth (``load_credentials_from_file``, ``GOOGLE_APPLICATION_CREDENTIALS``), the other Google client libraries
 and gcloud read this JSON and run the exchange themselves from the token file: the format ``gcloud iam
-workload-identity-pools create-cred-config`` writes, with a file-sourced, text-format subject token.
+workload-identity-pools create-cred-config`` writes, with a file-sourced, text-format subject token. An
+impersonation lifetime goes in ``service_account_impersonation.token_lifetime_seconds``, the one impersonation
+option google-auth's ``external_account`` loader reads; the format has no field for a delegation chain.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ def cred_config(
     service_account: str | None = None,
     sts_url: str = DEFAULT_STS_URL,
     iam_url: str = DEFAULT_IAM_URL,
+    lifetime: int | None = None,
 ) -> dict[str, Any]:
-    """The configuration as a JSON-ready dict (no secret in it: it points at the token file)."""
+    """The configuration as a JSON-ready dict (no secret in it: it points at the token file); ``lifetime`` (seconds,
+    checked by the caller) asks for longer- or shorter-lived impersonated tokens."""
     config: dict[str, Any] = {
         "universe_domain": "googleapis.com",
         "type": "external_account",
@@ -36,4 +40,6 @@ def cred_config(
     }
     if service_account:
         config["service_account_impersonation_url"] = generate_access_token_url(iam_url, service_account)
+    if service_account and lifetime:
+        config["service_account_impersonation"] = {"token_lifetime_seconds": lifetime}
     return config

@@ -14,7 +14,7 @@ from .._errors import ExchangeError
 from .._protocol import Context, json_object, retry_after, transient
 from .settings import GcpSettings
 
-__all__ = ["IAM", "STS", "iam_error", "sts_error"]
+__all__ = ["DEFAULT_MAX_LIFETIME", "IAM", "STS", "TOKEN_CREATOR", "iam_error", "sts_error"]
 
 STS = "gcp-sts"
 IAM = "gcp-iam"
@@ -87,17 +87,49 @@ def sts_error(response: httpx.Response, context: Context[GcpSettings], *, now: f
     )
 
 
-def _iam_hint(status: str, http_status: int, context: Context[GcpSettings]) -> str | None:
-    service_account = context.settings.service_account
-    if status == "PERMISSION_DENIED":
-        subject = context.claims.subject if context.claims else "SUBJECT"
-        member = context.settings.provider.principal(subject)
+#: The role that lets a principal sign as a service account and act as it in a delegation chain.
+TOKEN_CREATOR = "roles/iam.serviceAccountTokenCreator"
+#: The longest impersonated token Google issues without an org policy exception.
+DEFAULT_MAX_LIFETIME = 3600
+
+
+def _grant(role: str, service_account: str, member: str) -> str:
+    return (
+        f"grant {role} on {service_account} to {member}: `gcloud iam service-accounts add-iam-policy-binding "
+        f"{service_account} --role={role} --member='{member}'`"
+    )
+
+
+def _permission_hint(method: str, context: Context[GcpSettings]) -> str:
+    settings = context.settings
+    service_account = settings.service_account or "SERVICE_ACCOUNT"
+    member = settings.provider.principal(context.claims.subject if context.claims else "SUBJECT")
+    if settings.delegates:
+        links = [member, *(f"serviceAccount:{email}" for email in settings.delegates)]
+        targets = [*settings.delegates, service_account]
+        chain = "; ".join(f"{TOKEN_CREATOR} on {target} to {link}" for link, target in zip(links, targets, strict=True))
+        return f"through delegates, each link must be allowed to act as the next -- grant {chain}"
+    if method == "signBlob":
         return (
-            f"grant roles/iam.workloadIdentityUser on {service_account} to {member}: `gcloud iam service-accounts "
-            f"add-iam-policy-binding {service_account} --role=roles/iam.workloadIdentityUser --member='{member}'`"
+            "signing needs iam.serviceAccounts.signBlob, which roles/iam.workloadIdentityUser does not include; "
+            + _grant(TOKEN_CREATOR, service_account, member)
+        )
+    return _grant("roles/iam.workloadIdentityUser", service_account, member)
+
+
+def _iam_hint(status: str, http_status: int, context: Context[GcpSettings]) -> str | None:
+    settings, method = context.settings, context.url.rpartition(":")[2]
+    if status == "PERMISSION_DENIED":
+        return _permission_hint(method, context)
+    if http_status == 400 and method == "generateAccessToken" and (settings.lifetime or 0) > DEFAULT_MAX_LIFETIME:
+        return (
+            f"a lifetime of {settings.lifetime} s is more than Google's default maximum of an hour: list "
+            f"{settings.service_account} in the org policy "
+            "constraints/iam.allowServiceAccountCredentialLifetimeExtension "
+            "(see https://cloud.google.com/iam/help/credentials/lifetime), or ask for 3600 s or less"
         )
     if http_status == 404:
-        return f"service account {service_account} does not exist (check the email and its project)"
+        return f"service account {settings.service_account} does not exist (check the email and its project)"
     return None
 
 

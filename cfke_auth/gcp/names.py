@@ -136,16 +136,17 @@ def parse_provider(pool: str, provider: str, project_number: str | int | None = 
     return WorkloadProvider(number, _check_id(pool_id, "pool"), _check_id(provider_id, "provider"))
 
 
-def service_account_email(email: str | None) -> str | None:
+def service_account_email(email: str | None, what: str = "service_account") -> str | None:
     """``email`` if it is shaped like a Google service account's (``NAME@PROJECT.iam.gserviceaccount.com``), None
-    for None; a ConfigurationError otherwise -- a Kubernetes service account name passed here by mistake, say."""
+    for None; a ConfigurationError naming ``what`` otherwise -- a Kubernetes service account name passed here by
+    mistake, say."""
     if email is None:
         return None
     if not isinstance(email, str):
-        raise ConfigurationError(f"service_account must be an email string, not {type(email).__name__}")
+        raise ConfigurationError(f"{what} must be an email string, not {type(email).__name__}")
     name, at, domain = email.partition("@")
     if not (name and at and "." in domain) or any(c in email for c in "/: "):
         raise ConfigurationError(
-            f"service_account {email!r} is not a service account email (NAME@PROJECT.iam.gserviceaccount.com)"
+            f"{what} {email!r} is not a service account email (NAME@PROJECT.iam.gserviceaccount.com)"
         )
     return email

@@ -25,11 +25,12 @@ from .._flow import Flow, Reply, Step, send, subject_token
 from .._protocol import Context, json_object, lifetime, malformed, number, timestamp
 from ..rfc8693.protocol import ExchangeRequest
 from ..rfc8693.protocol import build_request as build_exchange_request
-from .errors import IAM, STS, iam_error, sts_error
-from .settings import IAM_SCOPE, GcpSettings
+from .errors import DEFAULT_MAX_LIFETIME, IAM, STS, iam_error, sts_error
+from .settings import IAM_SCOPE, GcpSettings, delegate_names
 
 __all__ = [
     "IMPERSONATION_LIFETIME",
+    "BearerToken",
     "GoogleIdToken",
     "GoogleToken",
     "build_iam_request",
@@ -37,6 +38,7 @@ __all__ = [
     "build_sts_request",
     "exchange_flow",
     "generate_access_token_url",
+    "iam_call",
     "iam_url",
     "id_token_flow",
     "parse_iam_response",
@@ -44,11 +46,12 @@ __all__ = [
     "parse_sts_response",
 ]
 
-#: What generateAccessToken is asked for: Google's default and maximum without an org policy exception.
-IMPERSONATION_LIFETIME = "3600s"
+#: What generateAccessToken is asked for unless told otherwise: Google's default, and its maximum without an org
+#: policy exception.
+IMPERSONATION_LIFETIME = DEFAULT_MAX_LIFETIME
 
 
-class _Bearer:
+class BearerToken:
     """A token Google issued, with what the google-auth adapters need precomputed: the ``Authorization`` header,
     ``expiry`` as google-auth holds it (naive UTC) and ``expires_at`` (epoch seconds). Not picklable."""
 
@@ -67,13 +70,13 @@ class _Bearer:
         raise TypeError(f"a {type(self).__name__} holds a bearer token and is not pickled")
 
 
-class GoogleToken(_Bearer):
+class GoogleToken(BearerToken):
     """An issued Google access token (federated, or a service account's)."""
 
     __slots__ = ()
 
 
-class GoogleIdToken(_Bearer):
+class GoogleIdToken(BearerToken):
     """A Google-signed OpenID Connect ID token for one audience (what Cloud Run, Cloud Functions and IAP take).
 
     ``expires_at`` is the token's ``exp`` carried over to this machine's clock (see :func:`parse_id_token_response`);
@@ -112,24 +115,30 @@ def generate_access_token_url(base_url: str, service_account: str) -> str:
     return iam_url(base_url, service_account, "generateAccessToken")
 
 
-def _iam_call(settings: GcpSettings, method: str, body: dict[str, object], sts_token: str) -> httpx.Request:
-    """An IAM Credentials ``method`` call for the settings' service account, authorized by ``sts_token``."""
+def iam_call(settings: GcpSettings, method: str, body: dict[str, object], token: str) -> httpx.Request:
+    """An IAM Credentials ``method`` call for the settings' service account, authorized by ``token``, with the
+    settings' delegation chain in the body when there is one."""
     assert settings.service_account is not None
     url = iam_url(settings.iam_url, settings.service_account, method)
-    return httpx.Request("POST", url, json=body, headers={"Authorization": f"Bearer {sts_token}"})
+    if settings.delegates:
+        body = {**body, "delegates": delegate_names(settings)}
+    return httpx.Request("POST", url, json=body, headers={"Authorization": f"Bearer {token}"})
 
 
 def build_iam_request(settings: GcpSettings, sts_token: str) -> httpx.Request:
     """``generateAccessToken`` for the service account, authorized by the federated STS token."""
-    body: dict[str, object] = {"scope": list(settings.scopes), "lifetime": IMPERSONATION_LIFETIME}
-    return _iam_call(settings, "generateAccessToken", body, sts_token)
+    body: dict[str, object] = {
+        "scope": list(settings.scopes),
+        "lifetime": f"{settings.lifetime or IMPERSONATION_LIFETIME}s",
+    }
+    return iam_call(settings, "generateAccessToken", body, sts_token)
 
 
 def build_id_token_request(settings: GcpSettings, sts_token: str, audience: str, include_email: bool) -> httpx.Request:
     """``generateIdToken`` for the service account and ``audience``, authorized by the federated STS token;
     ``include_email`` asks for the ``email`` and ``email_verified`` claims."""
     body: dict[str, object] = {"audience": audience, "includeEmail": include_email}
-    return _iam_call(settings, "generateIdToken", body, sts_token)
+    return iam_call(settings, "generateIdToken", body, sts_token)
 
 
 def parse_iam_response(response: httpx.Response, context: Context[GcpSettings], *, now: float) -> Issued[GoogleToken]:

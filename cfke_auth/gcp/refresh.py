@@ -14,7 +14,7 @@ from .._registry import shared
 from .protocol import GoogleIdToken, GoogleToken, exchange_flow, id_token_flow
 from .settings import IAM_SCOPE, GcpSettings, check_audience
 
-__all__ = ["PROVIDER", "google_credential", "id_token_credential"]
+__all__ = ["PROVIDER", "federated_credential", "google_credential", "id_token_credential"]
 
 #: How the engine labels the whole Google exchange (STS, then IAM Credentials when impersonating).
 PROVIDER = "gcp"
@@ -30,11 +30,18 @@ def google_credential(settings: GcpSettings) -> RefreshingCredential[GoogleToken
     return shared((PROVIDER, settings), make)
 
 
+def federated_credential(settings: GcpSettings) -> RefreshingCredential[GoogleToken]:
+    """The shared refreshing federated token (STS, IAM scope) of the pod's principal, which authorizes calls the
+    principal makes to IAM Credentials itself: ``signBlob`` as the settings' service account."""
+    return google_credential(replace(settings, scopes=(IAM_SCOPE,), service_account=None, lifetime=None, delegates=()))
+
+
 def id_token_credential(
     settings: GcpSettings, audience: str, include_email: bool = False
 ) -> RefreshingCredential[GoogleIdToken]:
     """The shared refreshing ID token of the settings' service account for ``audience`` (``include_email`` adds the
-    ``email`` claims). Scopes play no part in an ID token, so settings differing only in scopes share one.
+    ``email`` claims). Scopes and lifetime play no part in an ID token (Google's live an hour), so settings differing
+    only in those share one.
 
     Raises :class:`~cfke_auth.ConfigurationError` without a service account (Google mints ID tokens for service
     accounts only, not for federated principals) or for a malformed audience.
@@ -47,7 +54,7 @@ def id_token_credential(
     audience = check_audience(audience)
     if not isinstance(include_email, bool):
         raise ConfigurationError(f"include_email must be True or False, not {include_email!r}")
-    settings = replace(settings, scopes=(IAM_SCOPE,))
+    settings = replace(settings, scopes=(IAM_SCOPE,), lifetime=None)
 
     def make() -> RefreshingCredential[GoogleIdToken]:
         factory = functools.partial(id_token_flow, settings, audience, include_email)

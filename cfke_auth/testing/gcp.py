@@ -3,12 +3,13 @@
 :class:`GoogleFake` serves ``POST /v1/token`` (STS token exchange) and, for every service account it knows,
 ``POST /v1/projects/-/serviceAccounts/EMAIL:generateAccessToken``, ``:generateIdToken`` and ``:signBlob`` (IAM
 Credentials) on one :class:`~cfke_auth.testing.LoopbackServer`, plus ``GET /v1/resource``, a stand-in Google API
-that accepts only the tokens this fake issued, and ``GET /oauth2/v3/certs``, the JWKS its ID tokens verify against
-(Google's own path). It verifies the subject token as Google does (signature against the issuer's keys, ``iss``,
-``aud``, expiry, lifetime) and also that it is exactly the token file's current content, so a client that sends a
-stale copy is caught. IAM calls are checked against role bindings as Google checks them (delegation chains
-included), and lifetimes above an hour are refused unless the org policy is said to allow them. Errors use Google's
-bodies: ``{"error": "invalid_grant", "error_description": ...}`` for STS and
+that accepts only the tokens this fake issued, ``GET /oauth2/v3/certs``, the JWKS its ID tokens verify against
+(Google's own path), and the stand-in private services :meth:`GoogleFake.serve_private` adds. It verifies the
+subject token as Google does (signature against the issuer's keys, ``iss``, ``aud``, expiry, lifetime) and also
+that it is exactly the token file's current content, so a client that sends a stale copy is caught. IAM calls are
+checked against role bindings as Google checks them (delegation chains included), and lifetimes above an hour are
+refused unless the org policy is said to allow them. Errors use Google's bodies:
+``{"error": "invalid_grant", "error_description": ...}`` for STS and
 ``{"error": {"code": 403, "message": ..., "status": "PERMISSION_DENIED"}}`` for IAM.
 """
 
@@ -150,6 +151,21 @@ class GoogleFake(LoopbackService):
     def allow_lifetime_extension(self, service_account: str) -> None:
         """Add ``service_account`` to the org policy that allows its access tokens to live up to 12 h."""
         self.extended_lifetime.add(service_account)
+
+    def serve_private(self, path: str, audience: str) -> None:
+        """Serve ``GET path`` as a stand-in private Cloud Run service (or an app behind IAP) whose ID-token audience
+        is ``audience``: 200 with the verified claims for a bearer ID token this fake minted for it, else 401."""
+
+        def private(request: RecordedRequest) -> Reply:
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            try:
+                key = self.public_key()
+                claims = jwt.decode(token, key, algorithms=["RS256"], audience=audience, issuer=ID_TOKEN_ISSUER)
+            except jwt.InvalidTokenError as exc:
+                return Reply.text(f"Unauthorized: {type(exc).__name__}", 401)
+            return Reply.json(claims) if scheme == "Bearer" else Reply.text("Unauthorized", 401)
+
+        self.server.routes[("GET", path)] = private
 
     def public_key(self, service_account: str | None = None) -> rsa.RSAPublicKey:
         """The public half of the key ``signBlob`` signs with for ``service_account``, or (None) of the key that
