@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import httpx
 import jwt
 import pytest
+from conftest import assert_no_secrets
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -28,7 +29,7 @@ from cfke_auth.gcp.credentials import GcpCredentials, GcpImpersonatedCredentials
 from cfke_auth.gcp.names import WorkloadProvider
 from cfke_auth.gcp.settings import IAM_SCOPE, GcpSettings
 from cfke_auth.gcp.signing import parse_sign_response
-from cfke_auth.testing import GoogleFake
+from cfke_auth.testing import GoogleFake, TokenFile
 from cfke_auth.testing.gcp import TOKEN_CREATOR
 
 SA = "signer@shop-prod.iam.gserviceaccount.com"
@@ -131,12 +132,16 @@ def test_direct_access_credentials_do_not_claim_to_sign(cfke_google: GoogleFake)
         blob.generate_signed_url(version="v4", expiration=timedelta(minutes=5))
 
 
-def test_a_principal_without_token_creator_is_told_which_role_signs(cfke_google: GoogleFake) -> None:
+def test_a_principal_without_token_creator_is_told_which_role_signs(
+    cfke_google: GoogleFake, cfke_token_file: TokenFile
+) -> None:
     cfke_google.bind(SA, MEMBER)  # workloadIdentityUser: enough for access tokens, not for signBlob
     creds = creds_for(cfke_google)
     with pytest.raises(GoogleExchangeError) as info:
         creds.sign_bytes(b"payload")
     error = info.value
+    federated = next(iter(cfke_google.issued))
+    assert_no_secrets([cfke_token_file.token, federated], str(error), repr(error), repr(creds), repr(creds.signer))
     assert isinstance(error, RefreshError) and isinstance(error, cfke_auth.ExchangeError)
     assert (error.provider, error.code, error.status) == ("gcp-iam", "PERMISSION_DENIED", 403)
     assert "iam.serviceAccounts.signBlob" in error.message
