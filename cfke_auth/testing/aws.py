@@ -278,7 +278,7 @@ class FakeSts(FailureKnobs, LoopbackService):
 
 class _Counting:
     """WSGI middleware counting STS ``AssumeRoleWithWebIdentity`` and ``AssumeRole`` requests before moto sees them,
-    and refusing them with ``503 ServiceUnavailable`` while :attr:`down`."""
+    answering them ``latency`` seconds late, and refusing them with ``503 ServiceUnavailable`` while :attr:`down`."""
 
     ACTIONS = (b"Action=AssumeRoleWithWebIdentity", b"Action=AssumeRole")
 
@@ -286,6 +286,7 @@ class _Counting:
         self.app = app
         self.counts = dict.fromkeys(self.ACTIONS, 0)
         self.down = False
+        self.latency = 0.0
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -296,6 +297,8 @@ class _Counting:
         if action is not None:
             with self._lock:
                 self.counts[action] += 1
+            if self.latency:
+                time.sleep(self.latency)  # a slow STS, as seen from far away or under load
             if self.down:
                 start_response("503 Service Unavailable", [("Content-Type", "text/xml")])
                 return [sts_error_xml("ServiceUnavailable", "outage (MotoServer.outage)", sender=False).encode()]
@@ -333,6 +336,15 @@ class MotoServer:
     def assume_role_calls(self) -> int:
         """``AssumeRole`` requests received."""
         return self._counter.counts[_Counting.ACTIONS[1]]
+
+    @contextmanager
+    def sts_latency(self, seconds: float) -> Iterator[None]:
+        """While inside, ``AssumeRoleWithWebIdentity`` and ``AssumeRole`` answer ``seconds`` late."""
+        self._counter.latency = seconds
+        try:
+            yield
+        finally:
+            self._counter.latency = 0.0
 
     @contextmanager
     def sts_outage(self) -> Iterator[None]:
