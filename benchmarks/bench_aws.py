@@ -1,6 +1,8 @@
 """AWS figures, each beside botocore's own web-identity provider (``AWS_ROLE_ARN`` + ``AWS_WEB_IDENTITY_TOKEN_FILE``)
 on the same moto server in the same run: the hot path, the first credentials of a process, STS calls under a
-64-thread stampede, calls failing during an STS outage, and ``credential-process`` against ``aws sts``."""
+64-thread stampede, calls failing during an STS outage, and ``credential-process`` against ``aws sts``. A two-role
+chain (web identity, then ``AssumeRole``) is measured beside botocore's own chaining: a config profile with
+``role_arn`` + ``source_profile`` whose source profile has ``role_arn`` + ``web_identity_token_file``."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from cfke_auth.testing import OidcIssuer, TokenFile
 from cfke_auth.testing.aws import MotoServer
 
 ROLE = "arn:aws:iam::123456789012:role/bench"
+CHAINED = "arn:aws:iam::210987654321:role/bench-chained"
 BIN = Path(sys.executable).parent
 RUNS = 7
 
@@ -47,8 +50,15 @@ class Bench:
     def __init__(self, moto: MotoServer, token_file: TokenFile, directory: str) -> None:
         self.moto = moto
         self.token_file = token_file
-        empty = Path(directory) / "empty-config"
+        empty = Path(directory) / "empty-credentials"
         empty.write_text("")
+        config = Path(directory) / "config"  # no default profile: botocore's web identity reads the environment
+        config.write_text(
+            f"[profile bench-entry]\nrole_arn = {ROLE}\nweb_identity_token_file = {token_file.path}\n"
+            "role_session_name = botocore-entry\nregion = us-east-1\n"
+            f"[profile bench-chained]\nrole_arn = {CHAINED}\nsource_profile = bench-entry\n"
+            "role_session_name = botocore-chained\nregion = us-east-1\n"
+        )
         self.env = {
             **os.environ,
             "AWS_ROLE_ARN": ROLE,
@@ -56,29 +66,36 @@ class Bench:
             "AWS_WEB_IDENTITY_TOKEN_FILE": token_file.path,
             "AWS_ENDPOINT_URL_STS": moto.url,
             "AWS_REGION": "us-east-1",
-            "AWS_CONFIG_FILE": str(empty),
+            "AWS_CONFIG_FILE": str(config),
             "AWS_SHARED_CREDENTIALS_FILE": str(empty),
         }
         self._fresh = 0
 
-    def ours(self) -> Any:
-        """Fresh cfke-auth credentials (a new session name, so no earlier credential is shared)."""
+    def ours(self, *chain: str) -> Any:
+        """Fresh cfke-auth credentials (a new session name, so no earlier credential is shared), for ``ROLE`` or
+        the chain from it."""
         self._fresh += 1
         session = cfke_auth.get_boto3_session(
-            ROLE, sts_endpoint_url=self.moto.url, session_name=f"bench-{self._fresh}", token_path=self.token_file.path
-        )
+            ROLE, chain=chain, sts_endpoint_url=self.moto.url, session_name=f"bench-{self._fresh}",
+            token_path=self.token_file.path,
+        )  # fmt: skip
         return session.get_credentials()
 
-    def botocore(self) -> Any:
-        """Fresh botocore web-identity credentials, configured from the environment (see :func:`rows`)."""
+    def botocore(self, profile: str | None = None) -> Any:
+        """Fresh botocore credentials: web identity configured from the environment (see :func:`rows`), or the
+        config profile ``profile``."""
         import boto3
 
-        return boto3.Session().get_credentials()
+        return boto3.Session(profile_name=profile).get_credentials()
+
+    def _exchanges(self) -> int:
+        return self.moto.sts_calls + self.moto.assume_role_calls
 
     def calls_during(self, action: Callable[[], object]) -> int:
-        before = self.moto.sts_calls
+        """STS exchanges (web identity and ``AssumeRole``) made while ``action`` runs."""
+        before = self._exchanges()
         action()
-        return self.moto.sts_calls - before
+        return self._exchanges() - before
 
 
 def _stampede(credentials: Any, threads: int = 64) -> None:
@@ -223,6 +240,29 @@ def rows() -> Iterator[Row]:
             os.environ.update(saved)
 
 
+def _chain_rows(bench: Bench) -> Iterator[Row]:
+    anchor = "botocore source_profile chain"
+    ours, theirs = bench.ours(CHAINED), bench.botocore("bench-chained")
+    ours.get_frozen_credentials()
+    theirs.get_frozen_credentials()
+    yield Row(
+        "AWS 2-role chain get_frozen_credentials(), hot",
+        per_call_us(ours.get_frozen_credentials),
+        per_call_us(theirs.get_frozen_credentials, calls=50_000),
+        anchor,
+        "us",
+        ratio(0.2),
+    )
+    yield Row(
+        "AWS STS calls, 64 threads, cold, 2-role chain",
+        _cold(bench, bench.ours(CHAINED)),
+        _cold(bench, bench.botocore("bench-chained")),
+        anchor,
+        "",
+        count(2),
+    )
+
+
 def _compare(bench: Bench, anchor: str) -> Iterator[Row]:
 
     ours, theirs = bench.ours(), bench.botocore()
@@ -271,6 +311,7 @@ def _compare(bench: Bench, anchor: str) -> Iterator[Row]:
         "ms",
         at_most(10),
     )
+    yield from _chain_rows(bench)
     our_failed, calls = _outage_failures(bench, bench.ours())
     os.environ["AWS_MAX_ATTEMPTS"] = "1"  # every retry would fail too: spare the bench botocore's retry sleeps
     their_failed, _ = _outage_failures(bench, bench.botocore())

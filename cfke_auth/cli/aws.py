@@ -60,18 +60,92 @@ def register(commands: Any) -> None:
     policy.set_defaults(func=_trust_policy)
 
 
+class _Chain(argparse.Action):
+    """``--chain ARN``: one more role, assumed with the previous one's credentials. ``args.calls`` lists the
+    role assumptions, the web-identity one first, each a dict of the options given for it."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: Any = None
+    ) -> None:
+        _calls(namespace).append({"role_arn": values})
+
+
+class _CallOption(argparse.Action):
+    """An option of the role assumption it follows: the last ``--chain`` hop, else the web-identity call."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: Any = None
+    ) -> None:
+        calls = _calls(namespace)
+        if self.dest == "external_id" and len(calls) == 1:
+            parser.error(f"{option} belongs to a hop of the chain: give it after that hop's --chain ARN")
+        if self.dest == "policy_arns":
+            calls[-1].setdefault("policy_arns", []).append(values)
+        elif self.dest in calls[-1]:
+            parser.error(f"{option} is given twice for one role")
+        else:
+            calls[-1][self.dest] = values
+
+
+def _calls(namespace: argparse.Namespace) -> list[dict[str, Any]]:
+    if getattr(namespace, "calls", None) is None:
+        namespace.calls = [{}]
+    calls: list[dict[str, Any]] = namespace.calls
+    return calls
+
+
 def _role_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--role-arn", help="role to assume (default: $AWS_ROLE_ARN)")
     parser.add_argument("--region", help="region for the regional STS endpoint (default: $AWS_REGION)")
     parser.add_argument("--session-name", help="role session name (default: NAMESPACE.POD from the token)")
-    parser.add_argument("--duration", type=int, help="credential lifetime in seconds, 900-43200")
+    parser.add_argument("--duration", type=int, help="credential lifetime in seconds, 900-43200 (3600 with --chain)")
     parser.add_argument("--token-path", help="token file (default: $AWS_WEB_IDENTITY_TOKEN_FILE, $CFKE_TOKEN_FILE)")
     parser.add_argument("--sts-endpoint-url", help="STS endpoint (default: $AWS_ENDPOINT_URL_STS, regional)")
+    chain = parser.add_argument_group(
+        "role chaining and session policies",
+        "--external-id, --policy and --policy-arn describe the role they follow: the web-identity role before the "
+        "first --chain, else the hop of the last --chain.",
+    )
+    chain.add_argument("--chain", action=_Chain, metavar="ARN", help="then assume this role (repeatable, in order)")
+    chain.add_argument("--external-id", action=_CallOption, help="sts:ExternalId for the hop it follows")
+    chain.add_argument(
+        "--policy", action=_CallOption, metavar="JSON", help="inline session policy: JSON text or file://PATH"
+    )
+    chain.add_argument(
+        "--policy-arn",
+        action=_CallOption,
+        dest="policy_arns",
+        metavar="ARN",
+        help="managed session policy (repeatable)",
+    )
+    failover = parser.add_argument_group("STS failover")
+    failover.add_argument(
+        "--sts-fallback-region", action="append", metavar="REGION",
+        help="try this region's STS when the first is down (repeatable; default: $CFKE_AWS_STS_FALLBACK_REGIONS)",
+    )  # fmt: skip
+    failover.add_argument(
+        "--sts-fallback-endpoint-url", action="append", metavar="URL",
+        help="try this STS endpoint when the first is down (repeatable; for a custom --sts-endpoint-url)",
+    )  # fmt: skip
+    parser.set_defaults(calls=None)
+
+
+def _policy(value: str | None) -> str | None:
+    """``--policy``: JSON text, or ``file://PATH`` naming a file holding it."""
+    if value is None or not value.startswith("file://"):
+        return value
+    path = value.removeprefix("file://")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"--policy {value}: cannot read {path} ({type(exc).__name__})") from None
 
 
 def _exchange(args: argparse.Namespace) -> tuple[AwsSettings, StsCredentials]:
     """One exchange with the command's arguments, and the setup they resolved to (role ARN and all defaults
     filled in), so a report names what was actually asked of STS."""
+    entry, *hops = args.calls or [{}]
     setup = resolve(
         args.role_arn,
         region_name=args.region,
@@ -79,6 +153,11 @@ def _exchange(args: argparse.Namespace) -> tuple[AwsSettings, StsCredentials]:
         duration_seconds=args.duration,
         token_path=args.token_path,
         sts_endpoint_url=args.sts_endpoint_url,
+        chain=[{**hop, "policy": _policy(hop.get("policy"))} for hop in hops],
+        policy=_policy(entry.get("policy")),
+        policy_arns=entry.get("policy_arns"),
+        sts_fallback_regions=args.sts_fallback_region,
+        sts_fallback_endpoint_urls=args.sts_fallback_endpoint_url,
     )
     return setup, exchange_once(setup)
 
