@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_STS_URL",
     "IAM_SCOPE",
     "GcpSettings",
+    "check_audience",
     "check_scopes",
     "resolve",
 ]
@@ -60,6 +61,16 @@ def check_scopes(scopes: str | Sequence[str] | None) -> tuple[str, ...]:
             "scopes must be one or more scope URLs, e.g. 'https://www.googleapis.com/auth/devstorage.read_only'"
         )
     return tuple(dict.fromkeys(values))
+
+
+def check_audience(audience: str) -> str:
+    """``audience`` if it can be an ID token's audience (a URL such as a Cloud Run service's, or an OAuth client ID
+    for IAP): a non-empty string without whitespace."""
+    if not isinstance(audience, str) or not audience or any(c.isspace() for c in audience):
+        raise ConfigurationError(
+            f"audience must be the receiving service's URL or client ID (no spaces), not {audience!r}"
+        )
+    return audience
 
 
 def resolve(

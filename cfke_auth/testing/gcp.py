@@ -1,16 +1,21 @@
 """A loopback Google STS and IAM Credentials, strict about every field, answering in Google's own formats.
 
-:class:`GoogleFake` serves ``POST /v1/token`` (STS token exchange) and
-``POST /v1/projects/-/serviceAccounts/EMAIL:generateAccessToken`` (IAM Credentials) on one
-:class:`~cfke_auth.testing.LoopbackServer`, plus ``GET /v1/resource``, a stand-in Google API that accepts only the
-tokens this fake issued. It verifies the subject token as Google does (signature against the issuer's keys, ``iss``,
+:class:`GoogleFake` serves ``POST /v1/token`` (STS token exchange) and, for every service account it knows,
+``POST /v1/projects/-/serviceAccounts/EMAIL:generateAccessToken``, ``:generateIdToken`` and ``:signBlob`` (IAM
+Credentials) on one :class:`~cfke_auth.testing.LoopbackServer`, plus ``GET /v1/resource``, a stand-in Google API
+that accepts only the tokens this fake issued, and ``GET /oauth2/v3/certs``, the JWKS its ID tokens verify against
+(Google's own path). It verifies the subject token as Google does (signature against the issuer's keys, ``iss``,
 ``aud``, expiry, lifetime) and also that it is exactly the token file's current content, so a client that sends a
-stale copy is caught. Errors use Google's bodies: ``{"error": "invalid_grant", "error_description": ...}`` for STS
-and ``{"error": {"code": 403, "message": ..., "status": "PERMISSION_DENIED"}}`` for IAM.
+stale copy is caught. IAM calls are checked against role bindings as Google checks them (delegation chains
+included), and lifetimes above an hour are refused unless the org policy is said to allow them. Errors use Google's
+bodies: ``{"error": "invalid_grant", "error_description": ...}`` for STS and
+``{"error": {"code": 403, "message": ..., "status": "PERMISSION_DENIED"}}`` for IAM.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import threading
 import time
@@ -20,15 +25,31 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from jwt.algorithms import RSAAlgorithm
 
 from ..gcp.names import WorkloadProvider
 from ..gcp.settings import CLOUD_PLATFORM_SCOPE, IAM_SCOPE
 from ..rfc8693.protocol import ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE
 from ..rfc8693.protocol import TOKEN_EXCHANGE_GRANT as TOKEN_EXCHANGE
-from .issuer import OidcIssuer
+from .issuer import OidcIssuer, kubernetes_key_id
 from .server import LoopbackServer, LoopbackService, RecordedRequest, Reply
 
-__all__ = ["DEFAULT_PROVIDER", "MAX_SUBJECT_TOKEN_LIFETIME", "RESOURCE_PATH", "GoogleFake", "IssuedToken"]
+__all__ = [
+    "CERTS_PATH",
+    "DEFAULT_PROVIDER",
+    "ID_TOKEN_ISSUER",
+    "MAX_EXTENDED_LIFETIME",
+    "MAX_LIFETIME",
+    "MAX_SUBJECT_TOKEN_LIFETIME",
+    "OPENID_TOKEN_CREATOR",
+    "RESOURCE_PATH",
+    "TOKEN_CREATOR",
+    "WORKLOAD_IDENTITY_USER",
+    "GoogleFake",
+    "IssuedToken",
+]
 
 #: A stand-in Google API: 200 with who the bearer is for tokens this fake issued, 401 otherwise.
 RESOURCE_PATH = "/v1/resource"
@@ -36,7 +57,29 @@ RESOURCE_PATH = "/v1/resource"
 DEFAULT_PROVIDER = WorkloadProvider("123456789012", "cfke", "cfke")
 #: Subject tokens living longer than this (exp - iat) are refused, as Google STS documents.
 MAX_SUBJECT_TOKEN_LIFETIME = 48 * 3600
-_GENERATE = re.compile(r"/v1/projects/-/serviceAccounts/([^/:]+):generateAccessToken")
+#: Where the fake publishes the JWKS of the key that signs its ID tokens (Google's path for its OAuth 2.0 keys).
+CERTS_PATH = "/oauth2/v3/certs"
+#: The ``iss`` of the ID tokens the fake mints, as Google's.
+ID_TOKEN_ISSUER = "https://accounts.google.com"
+#: Access token lifetime without an org policy exception, and the most one can allow (12 h).
+MAX_LIFETIME = 3600
+MAX_EXTENDED_LIFETIME = 43200
+#: The roles a binding can grant on a service account, and the IAM Credentials permissions each carries.
+WORKLOAD_IDENTITY_USER = "roles/iam.workloadIdentityUser"
+TOKEN_CREATOR = "roles/iam.serviceAccountTokenCreator"
+OPENID_TOKEN_CREATOR = "roles/iam.serviceAccountOpenIdTokenCreator"
+_PERMISSIONS = {
+    WORKLOAD_IDENTITY_USER: {"getAccessToken", "getOpenIdToken"},
+    TOKEN_CREATOR: {"getAccessToken", "getOpenIdToken", "signBlob", "implicitDelegation"},
+    OPENID_TOKEN_CREATOR: {"getOpenIdToken"},
+}
+_METHOD_PERMISSION = {
+    "generateAccessToken": "getAccessToken",
+    "generateIdToken": "getOpenIdToken",
+    "signBlob": "signBlob",
+}
+_IAM_PATH = re.compile(r"/v1/projects/-/serviceAccounts/([^/:]+):(generateAccessToken|generateIdToken|signBlob)")
+_DELEGATE = re.compile(r"projects/-/serviceAccounts/([^/]+@[^/]+)")
 _AUDIENCE = re.compile(
     r"//iam\.googleapis\.com/projects/(\d+)/locations/global/workloadIdentityPools/[^/]+/providers/.+"
 )
@@ -66,18 +109,21 @@ class GoogleFake(LoopbackService):
     """Google STS + IAM Credentials for ``provider``, trusting ``issuer`` and reading the pod token at ``token_path``.
 
     ``allowed_audiences`` defaults to the provider's own audience (with or without ``https:``), as Google does when
-    none are configured. ``bindings`` maps a service account email to the principal members holding
-    ``roles/iam.workloadIdentityUser`` on it. ``disabled`` makes STS answer ``invalid_target`` as for a disabled
-    provider. ``lifetime`` is the seconds an issued token lives.
+    none are configured. ``bindings`` maps a service account email to its role bindings (role -> members: principal
+    identifiers, or ``serviceAccount:EMAIL`` for a link of a delegation chain). ``disabled`` makes STS answer
+    ``invalid_target`` as for a disabled provider. ``lifetime`` is the seconds an issued STS token lives.
+    ``extended_lifetime`` lists the service accounts the org policy
+    ``constraints/iam.allowServiceAccountCredentialLifetimeExtension`` allows tokens of up to 12 h.
     """
 
     issuer: OidcIssuer
     token_path: str
     provider: WorkloadProvider = DEFAULT_PROVIDER
     allowed_audiences: tuple[str, ...] = ()
-    bindings: dict[str, set[str]] = field(default_factory=dict)
+    bindings: dict[str, dict[str, set[str]]] = field(default_factory=dict)
     disabled: bool = False
     lifetime: int = 3600
+    extended_lifetime: set[str] = field(default_factory=set)
     issued: dict[str, IssuedToken] = field(default_factory=dict)
     server: LoopbackServer = field(default_factory=LoopbackServer)
 
@@ -85,14 +131,30 @@ class GoogleFake(LoopbackService):
         if not self.allowed_audiences:
             self.allowed_audiences = (self.provider.audience, "https:" + self.provider.audience)
         self._lock = threading.Lock()
+        self._keys: dict[str, rsa.RSAPrivateKey] = {}  # "" signs ID tokens; a service account's email, its blobs
         self.server.routes[("POST", "/v1/token")] = self._token
         self.server.routes[("GET", RESOURCE_PATH)] = self._resource
+        self.server.routes[("GET", CERTS_PATH)] = self._certs
+        for email in self.bindings:
+            self._serve(email)
 
-    def bind(self, service_account: str, member: str) -> None:
-        """Grant ``member`` ``roles/iam.workloadIdentityUser`` on ``service_account`` (creating the account)."""
-        self.bindings.setdefault(service_account, set()).add(member)
-        path = f"/v1/projects/-/serviceAccounts/{service_account}:generateAccessToken"
-        self.server.routes[("POST", path)] = self._generate
+    def bind(self, service_account: str, member: str, role: str = WORKLOAD_IDENTITY_USER) -> None:
+        """Grant ``member`` ``role`` on ``service_account`` (creating the account); a service account as member is
+        ``serviceAccount:EMAIL`` or its bare email."""
+        if role not in _PERMISSIONS:
+            raise ValueError(f"the fake knows the roles {sorted(_PERMISSIONS)}, not {role!r}")
+        member = f"serviceAccount:{member}" if "@" in member and ":" not in member else member
+        self.bindings.setdefault(service_account, {}).setdefault(role, set()).add(member)
+        self._serve(service_account)
+
+    def allow_lifetime_extension(self, service_account: str) -> None:
+        """Add ``service_account`` to the org policy that allows its access tokens to live up to 12 h."""
+        self.extended_lifetime.add(service_account)
+
+    def public_key(self, service_account: str | None = None) -> rsa.RSAPublicKey:
+        """The public half of the key ``signBlob`` signs with for ``service_account``, or (None) of the key that
+        signs the fake's ID tokens (also published at :data:`CERTS_PATH`)."""
+        return self._key(service_account or "").public_key()
 
     def credential_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for :func:`cfke_auth.get_gcp_credentials` pointing at this fake."""
@@ -110,7 +172,12 @@ class GoogleFake(LoopbackService):
 
     def generate_calls(self) -> list[RecordedRequest]:
         """The ``generateAccessToken`` requests received so far, for any service account."""
-        return [r for r in self.server.requests if _GENERATE.fullmatch(r.path)]
+        return self.iam_calls("generateAccessToken")
+
+    def iam_calls(self, method: str) -> list[RecordedRequest]:
+        """The IAM Credentials requests for ``method`` (``generateAccessToken``, ``generateIdToken``, ``signBlob``)
+        received so far, for any service account."""
+        return [r for r in self.server.requests if (found := _IAM_PATH.fullmatch(r.path)) and found[2] == method]
 
     # -- STS ----------------------------------------------------------------------------------------------------
 
@@ -194,32 +261,109 @@ class GoogleFake(LoopbackService):
 
     # -- IAM Credentials ----------------------------------------------------------------------------------------
 
-    def _generate(self, request: RecordedRequest) -> Reply:
-        found = _GENERATE.fullmatch(request.path)
+    def _serve(self, email: str) -> None:
+        for method in _METHOD_PERMISSION:
+            self.server.routes[("POST", f"/v1/projects/-/serviceAccounts/{email}:{method}")] = self._iam
+
+    def _iam(self, request: RecordedRequest) -> Reply:
+        found = _IAM_PATH.fullmatch(request.path)
         assert found is not None
-        email = found.group(1)
+        email, method = found[1], found[2]
         caller = self._bearer(request)
         if caller is None or not {IAM_SCOPE, CLOUD_PLATFORM_SCOPE} & set(caller.scopes):
             return _api_error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
         try:
             body = request.json()
-            scopes, lifetime = tuple(body["scope"]), body.get("lifetime", "3600s")
-        except (ValueError, KeyError, TypeError):
+            delegates = [_DELEGATE.fullmatch(d) for d in body.get("delegates") or []]
+        except (ValueError, TypeError, AttributeError):
             return _api_error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.")
+        if not all(delegates):
+            return _api_error(400, "INVALID_ARGUMENT", "Delegates must be projects/-/serviceAccounts/EMAIL.")
+        chain = [caller.principal, *(f"serviceAccount:{d[1]}" for d in delegates if d)]
+        denied = self._check_chain(chain, email, _METHOD_PERMISSION[method])
+        if denied:
+            return denied
+        if method == "generateAccessToken":
+            return self._generate(caller, email, body)
+        if method == "generateIdToken":
+            return self._generate_id_token(email, body)
+        return self._sign_blob(email, body)
+
+    def _check_chain(self, chain: list[str], email: str, permission: str) -> Reply | None:
+        """Each link of ``chain`` may act as the next (``implicitDelegation``), the last holds ``permission`` on
+        ``email``, as Google checks a delegation chain."""
+        targets = [member.removeprefix("serviceAccount:") for member in chain[1:]] + [email]
+        for member, target, needed in zip(
+            chain, targets, ["implicitDelegation"] * (len(chain) - 1) + [permission], strict=True
+        ):
+            roles = self.bindings.get(target, {})
+            if not any(member in members and needed in _PERMISSIONS[role] for role, members in roles.items()):
+                return _api_error(
+                    403,
+                    "PERMISSION_DENIED",
+                    f"Permission 'iam.serviceAccounts.{needed}' denied on resource (or it may not exist).",
+                )
+        return None
+
+    def _generate(self, caller: IssuedToken, email: str, body: Any) -> Reply:
+        scopes, lifetime = body.get("scope"), body.get("lifetime", "3600s")
         seconds = re.fullmatch(r"(\d+)s", str(lifetime))
-        if not scopes or seconds is None or not 0 < int(seconds.group(1)) <= 3600:
-            return _api_error(400, "INVALID_ARGUMENT", "Scope and a lifetime of at most 3600s are required.")
-        if caller.principal not in self.bindings.get(email, set()):
+        if not isinstance(scopes, list) or not scopes or seconds is None or int(seconds[1]) <= 0:
+            return _api_error(400, "INVALID_ARGUMENT", 'Scope and a lifetime ("NNNs") are required.')
+        limit = MAX_EXTENDED_LIFETIME if email in self.extended_lifetime else MAX_LIFETIME
+        if int(seconds[1]) > limit:
             return _api_error(
-                403,
-                "PERMISSION_DENIED",
-                "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist).",
+                400,
+                "INVALID_ARGUMENT",
+                f"The lifetime requested is more than the {limit}s allowed for this service account. See "
+                "https://cloud.google.com/iam/help/credentials/lifetime for how to extend it.",
             )
         token = f"ya29.c.fake-sa-{uuid.uuid4().hex}"
-        expires_at = int(time.time()) + int(seconds.group(1))  # whole seconds, as Google writes expireTime
-        self._remember(token, IssuedToken(caller.principal, scopes, expires_at, email))
+        expires_at = int(time.time()) + int(seconds[1])  # whole seconds, as Google writes expireTime
+        self._remember(token, IssuedToken(caller.principal, tuple(scopes), expires_at, email))
         expire_time = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires_at))
         return Reply.json({"accessToken": token, "expireTime": expire_time})
+
+    def _generate_id_token(self, email: str, body: Any) -> Reply:
+        audience = body.get("audience")
+        if not isinstance(audience, str) or not audience:
+            return _api_error(400, "INVALID_ARGUMENT", "Audience is required.")
+        unique_id = str(int(hashlib.sha256(email.encode()).hexdigest(), 16) % 10**21)  # a numeric ID, as Google's
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "aud": audience,
+            "azp": unique_id,
+            "exp": now + 3600,
+            "iat": now,
+            "iss": ID_TOKEN_ISSUER,
+            "sub": unique_id,
+        }
+        if body.get("includeEmail"):
+            claims.update(email=email, email_verified=True)
+        token = jwt.encode(claims, self._key(""), algorithm="RS256", headers={"kid": self._key_id("")})
+        return Reply.json({"token": token})
+
+    def _sign_blob(self, email: str, body: Any) -> Reply:
+        try:
+            payload = base64.b64decode(body["payload"], validate=True)
+        except (KeyError, TypeError, ValueError):
+            return _api_error(400, "INVALID_ARGUMENT", "Payload must be a base64-encoded string.")
+        signature = self._key(email).sign(payload, padding.PKCS1v15(), hashes.SHA256())
+        return Reply.json({"keyId": self._key_id(email), "signedBlob": base64.b64encode(signature).decode()})
+
+    def _key(self, name: str) -> rsa.RSAPrivateKey:
+        with self._lock:  # made on first use: a fake that never signs pays for no key
+            key = self._keys.get(name)
+            if key is None:
+                key = self._keys[name] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            return key
+
+    def _key_id(self, name: str) -> str:
+        return kubernetes_key_id(self._key(name).public_key())
+
+    def _certs(self, _: RecordedRequest) -> Reply:
+        jwk = RSAAlgorithm.to_jwk(self.public_key(), as_dict=True)
+        return Reply.json({"keys": [{**jwk, "use": "sig", "alg": "RS256", "kid": self._key_id("")}]})
 
     # -- the stand-in API ---------------------------------------------------------------------------------------
 
