@@ -10,23 +10,22 @@ text. As the real server does against SSRF, a request without ``Metadata-Flavor:
 
 from __future__ import annotations
 
-import calendar
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import datetime
-from typing import Protocol
 
 from aiohttp import web
 
 from .._engine import RefreshingCredential
 from .._errors import CfkeAuthError, ConfigurationError
-from ..gcp.protocol import GoogleToken
+from ..gcp.protocol import GoogleIdToken, GoogleToken
+from ..gcp.refresh import google_credential
+from ..gcp.refresh import id_token_credential as gcp_id_token_credential
 from ..gcp.settings import check_scopes
 from .config import GcpPart
 from .keeper import Keeper, Keepers, upstream_status
 
-__all__ = ["PREFIX", "IdToken", "is_metadata_path", "metadata_rules", "routes", "scope_label"]
+__all__ = ["PREFIX", "id_token_credential", "is_metadata_path", "metadata_rules", "routes", "scope_label"]
 
 PREFIX = "/computeMetadata/v1"
 _ACCOUNT = f"{PREFIX}/instance/service-accounts/{{account}}"
@@ -37,13 +36,6 @@ _NO_ID_TOKENS = (
     "(direct workload identity federation cannot issue them)"
 )
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class IdToken(Protocol):
-    """What an ID token credential holds: the JWT and its expiry."""
-
-    @property
-    def token(self) -> str: ...
 
 
 def is_metadata_path(path: str) -> bool:
@@ -79,15 +71,10 @@ def scope_label(scopes: tuple[str, ...]) -> str:
     return " ".join(s.removeprefix(_SCOPE_PREFIX) for s in scopes)
 
 
-def _epoch(expiry: datetime) -> float:
-    """google-auth's naive-UTC expiry as epoch seconds."""
-    return float(calendar.timegm(expiry.utctimetuple()))
-
-
 def routes(
     part: GcpPart,
     tokens: Keepers[tuple[str, ...], GoogleToken],
-    identities: Keepers[tuple[str, bool], IdToken] | None,
+    identities: Keepers[tuple[str, bool], GoogleIdToken] | None,
 ) -> list[web.RouteDef]:
     """The metadata paths for ``part``: access tokens from ``tokens`` (one keeper per scope set), ID tokens from
     ``identities`` (one per audience and format; None when no service account is impersonated)."""
@@ -126,7 +113,7 @@ def routes(
             value = await keeper.get()
         except CfkeAuthError as exc:
             return text(str(exc), upstream_status(exc))
-        expires_in = int(_epoch(value.expiry) - time.time())
+        expires_in = int(value.expires_at - time.time())
         return web.json_response({"access_token": value.token, "expires_in": expires_in, "token_type": "Bearer"})
 
     async def identity(request: web.Request) -> web.Response:
@@ -136,7 +123,7 @@ def routes(
         if identities is None:
             return text(_NO_ID_TOKENS, 404)
         try:
-            keeper: Keeper[IdToken] = identities.get((audience, request.query.get("format") == "full"))
+            keeper: Keeper[GoogleIdToken] = identities.get((audience, request.query.get("format") == "full"))
         except ConfigurationError as exc:
             return text(str(exc), 400)
         try:
@@ -176,6 +163,9 @@ def routes(
 
 def token_credential(part: GcpPart, scopes: tuple[str, ...]) -> RefreshingCredential[GoogleToken]:
     """The shared access-token credential for ``scopes`` (the configured identity, other scopes)."""
-    from ..gcp.refresh import google_credential
-
     return google_credential(replace(part.settings, scopes=scopes))
+
+
+def id_token_credential(part: GcpPart, audience: str, full: bool) -> RefreshingCredential[GoogleIdToken]:
+    """The shared ID-token credential for ``audience``; ``full`` (``format=full``) adds the email claims."""
+    return gcp_id_token_credential(part.settings, audience, include_email=full)

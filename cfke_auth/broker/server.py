@@ -107,7 +107,17 @@ class Broker:
                 Keepers("gcp", "scope sets", lambda s: (gce.scope_label(s), gce.token_credential(part, s)), metrics)
             )
             tokens.get(tuple(sorted(part.settings.scopes)), required=True)
-            routes += gce.routes(part, tokens, None)
+            identities: Keepers[tuple[str, bool], Any] | None = None
+            if part.settings.service_account is not None:  # else the identity path explains why there are none
+                identities = self._group(
+                    Keepers(
+                        "gcp",
+                        "ID token audiences",
+                        lambda key: (f"id-token {key[0]}", gce.id_token_credential(part, *key)),
+                        metrics,
+                    )
+                )
+            routes += gce.routes(part, tokens, identities)
         if config.azure is not None:
             settings = config.azure
             resources: Keepers[str, Any] = self._group(
