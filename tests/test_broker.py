@@ -36,12 +36,13 @@ from cfke_auth.testing import FakeEntra, GoogleFake, OidcIssuer, TokenFile
 from cfke_auth.testing.aws import MotoServer
 from cfke_auth.testing.gcp import CERTS_PATH
 from cfke_auth.testing.gcs import FakeGcsServer
-from cfke_auth.testing.openbao import ServerUnavailable
 from cfke_auth.testing.plugin import ENTRA_CLIENT_ID, ENTRA_TENANT_ID
 
-#: Fixtures of the modules that already start these: Azurite over HTTPS, the Node scripts beside their SDKs.
+#: Fixtures of the modules that already start these: Azurite over HTTPS, the Node scripts beside their SDKs,
+#: fake-gcs-server.
 azurite = test_azure_azurite.azurite
 node_dir = test_infra_servers.node_dir
+gcs = test_infra_servers.gcs
 
 ROLE = "arn:aws:iam::123456789012:role/broker"
 SA = "app@my-project.iam.gserviceaccount.com"
@@ -224,16 +225,6 @@ def test_node_aws_sdk_default_chain(pod: Pod, node_dir: Path) -> None:
 
 
 # -- Google Cloud ------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def gcs() -> Iterator[FakeGcsServer]:
-    try:
-        server = FakeGcsServer().start()
-    except ServerUnavailable as exc:
-        pytest.skip(f"fake-gcs-server unavailable: {exc}")
-    with server:
-        yield server
 
 
 def test_google_cloud_storage_on_compute_engine_credentials(pod: Pod, gcs: FakeGcsServer) -> None:

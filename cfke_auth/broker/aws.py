@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .._errors import CfkeAuthError
 from ..aws.protocol import StsCredentials, format_expiration
 from ..aws.settings import AwsSettings, account_id
-from .keeper import Keeper, error_code, upstream_status
+from .keeper import Keeper, error_code, obtain
 from .secrets import Secret
 
 __all__ = ["MIN_LEFT", "PATH", "routes"]
@@ -39,10 +38,9 @@ def routes(keeper: Keeper[StsCredentials], secret: Secret, settings: AwsSettings
             return _refusal(
                 401, "AccessDenied", "Authorization is not this broker's token (AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE)"
             )
-        try:
-            creds = await keeper.get()
-        except CfkeAuthError as exc:
-            return _refusal(upstream_status(exc), error_code(exc), str(exc))
+        creds = await obtain(lambda: keeper, lambda status, error: _refusal(status, error_code(error), str(error)))
+        if isinstance(creds, web.Response):
+            return creds
         body = {
             "AccessKeyId": creds.access_key_id,
             "SecretAccessKey": creds.secret_access_key,

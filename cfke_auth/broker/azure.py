@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .._errors import CfkeAuthError, ConfigurationError
 from ..azure.protocol import EntraToken
 from ..azure.settings import EntraSettings
-from .keeper import Keepers, upstream_status
+from .keeper import Keepers, obtain
 from .secrets import Secret
 
 __all__ = ["API_VERSION", "PATH", "resource_scope", "routes"]
@@ -51,14 +50,9 @@ def routes(tokens: Keepers[str, EntraToken], secret: Secret, settings: EntraSett
         resource = query.get("resource")
         if not resource:
             return _refusal(400, "resource is required (the scope without /.default)")
-        try:
-            keeper = tokens.get(resource)
-        except ConfigurationError as exc:
-            return _refusal(400, str(exc))
-        try:
-            value = await keeper.get()
-        except CfkeAuthError as exc:
-            return _refusal(upstream_status(exc), str(exc))
+        value = await obtain(lambda: tokens.get(resource), lambda status, error: _refusal(status, str(error)))
+        if isinstance(value, web.Response):
+            return value
         body = {
             "access_token": value.token,
             "expires_on": str(value.expires_on),

@@ -17,13 +17,13 @@ from dataclasses import replace
 from aiohttp import web
 
 from .._engine import RefreshingCredential
-from .._errors import CfkeAuthError, ConfigurationError
+from .._errors import CfkeAuthError
 from ..gcp.protocol import GoogleIdToken, GoogleToken
 from ..gcp.refresh import google_credential
 from ..gcp.refresh import id_token_credential as gcp_id_token_credential
 from ..gcp.settings import check_scopes
 from .config import GcpPart
-from .keeper import Keeper, Keepers, upstream_status
+from .keeper import Keeper, Keepers, obtain
 
 __all__ = ["PREFIX", "id_token_credential", "is_metadata_path", "metadata_rules", "routes", "scope_label"]
 
@@ -66,6 +66,11 @@ async def metadata_rules(request: web.Request, handler: Handler) -> web.StreamRe
     return response
 
 
+def refusal(status: int, error: CfkeAuthError) -> web.Response:
+    """The metadata server's refusals are plain text (both Google libraries quote it in their error)."""
+    return text(str(error), status)
+
+
 def scope_label(scopes: tuple[str, ...]) -> str:
     """Scopes for a log line or a metric label, without the common prefix."""
     return " ".join(s.removeprefix(_SCOPE_PREFIX) for s in scopes)
@@ -102,17 +107,14 @@ def routes(
 
     async def token(request: web.Request) -> web.Response:
         asked = request.query.get("scopes")
-        try:
-            wanted = (
-                tuple(sorted(check_scopes([s.strip() for s in asked.split(",") if s.strip()]))) if asked else scopes
-            )
-            keeper = tokens.get(wanted)
-        except ConfigurationError as exc:
-            return text(str(exc), 400)
-        try:
-            value = await keeper.get()
-        except CfkeAuthError as exc:
-            return text(str(exc), upstream_status(exc))
+
+        def keeper() -> Keeper[GoogleToken]:
+            wanted = [s.strip() for s in asked.split(",") if s.strip()] if asked else scopes
+            return tokens.get(tuple(sorted(check_scopes(wanted))))
+
+        value = await obtain(keeper, refusal)
+        if isinstance(value, web.Response):
+            return value
         expires_in = int(value.expires_at - time.time())
         return web.json_response({"access_token": value.token, "expires_in": expires_in, "token_type": "Bearer"})
 
@@ -122,15 +124,9 @@ def routes(
             return text("non-empty audience parameter required", 400)
         if identities is None:
             return text(_NO_ID_TOKENS, 404)
-        try:
-            keeper: Keeper[GoogleIdToken] = identities.get((audience, request.query.get("format") == "full"))
-        except ConfigurationError as exc:
-            return text(str(exc), 400)
-        try:
-            value = await keeper.get()
-        except CfkeAuthError as exc:
-            return text(str(exc), upstream_status(exc))
-        return text(value.token)
+        full = request.query.get("format") == "full"
+        value = await obtain(lambda: identities.get((audience, full)), refusal)
+        return value if isinstance(value, web.Response) else text(value.token)
 
     async def project_id(request: web.Request) -> web.Response:
         if part.project_id is None:

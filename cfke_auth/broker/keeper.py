@@ -22,9 +22,10 @@ from .._engine import RefreshingCredential
 from .._errors import CfkeAuthError, ConfigurationError, ExchangeError, TokenError
 from .metrics import Metrics
 
-__all__ = ["KEEP_INTERVAL", "Keeper", "Keepers", "error_code", "upstream_status"]
+__all__ = ["KEEP_INTERVAL", "Keeper", "Keepers", "error_code", "obtain", "upstream_status"]
 
 T = TypeVar("T")
+R = TypeVar("R")
 K = TypeVar("K", bound=Hashable)
 
 #: How often a keeper asks its credential (the engine's hot path: no exchange unless one is due).
@@ -45,6 +46,19 @@ def upstream_status(error: BaseException) -> int:
     """The status for a credential the broker could not obtain: 503 when trying again later may help (the SDKs
     retry it), 502 when it will not (Google's and Azure's Python clients would otherwise retry for ~15 s)."""
     return 503 if isinstance(error, ExchangeError) and error.retryable else 502
+
+
+async def obtain(lookup: Callable[[], Keeper[T]], refuse: Callable[[int, CfkeAuthError], R]) -> T | R:
+    """The value of the keeper ``lookup`` finds, or the protocol's refusal ``refuse(status, error)``: 400 when the
+    request names a credential this broker will not serve, :func:`upstream_status` when it cannot be obtained."""
+    try:
+        keeper = lookup()
+    except ConfigurationError as exc:
+        return refuse(400, exc)
+    try:
+        return await keeper.get()
+    except CfkeAuthError as exc:
+        return refuse(upstream_status(exc), exc)
 
 
 class Keeper(Generic[T]):
