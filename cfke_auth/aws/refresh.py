@@ -133,31 +133,48 @@ async def _aexchange(
     raise AssertionError("unreachable: failed() raises after the last endpoint")
 
 
+def _leaving(issued: Issued[StsCredentials], min_left: float) -> Issued[StsCredentials]:
+    """``issued``, advising the engine to refresh ``min_left`` seconds before expiry (if that is earlier)."""
+    return Issued(issued.value, issued.expires_at, issued.expires_at - min_left) if min_left else issued
+
+
 def _credential(
-    step: AwsSettings, previous: RefreshingCredential[StsCredentials] | None, chained: bool
+    step: AwsSettings,
+    previous: RefreshingCredential[StsCredentials] | None,
+    chained: bool,
+    min_left: float = 0.0,
 ) -> RefreshingCredential[StsCredentials]:
     """The refreshing credential of one step; a hop's exchange first gets the previous hop's current keys (an
     exchange of its own only when that one has nothing valid)."""
 
     def fetch() -> Issued[StsCredentials]:
-        return _exchange(step, previous.get() if previous else None, previous, chained)
+        return _leaving(_exchange(step, previous.get() if previous else None, previous, chained), min_left)
 
     async def afetch() -> Issued[StsCredentials]:
-        return await _aexchange(step, await previous.aget() if previous else None, previous, chained)
+        keys = await previous.aget() if previous else None
+        return _leaving(await _aexchange(step, keys, previous, chained), min_left)
 
     name = f"{PROVIDER} {hop_label(step)}" if chained else f"{PROVIDER} {step.role_arn}"
     return RefreshingCredential(fetch, afetch, name=name, provider=PROVIDER)
 
 
-def sts_credential(settings: AwsSettings) -> RefreshingCredential[StsCredentials]:
+def sts_credential(settings: AwsSettings, *, min_left: float = 0.0) -> RefreshingCredential[StsCredentials]:
     """The shared refreshing credential for ``settings``: created on first use, then the same object every time.
     With a chain, the last hop's, reading the one before it, and so on to the web-identity role; chains that start
-    with the same hops share those."""
+    with the same hops share those.
+
+    With ``min_left``, the (last) credential is refreshed before fewer than that many seconds of its lifetime
+    remain, whatever the engine's own schedule says: the broker hands credentials to SDKs that refresh them
+    themselves 15 minutes before expiry, and must never serve them less."""
+    tag = (min_left,) if min_left else ()
     if not settings.chain:
-        return shared((PROVIDER, settings), functools.partial(_credential, settings, None, False))
+        return shared((PROVIDER, settings, *tag), functools.partial(_credential, settings, None, False, min_left))
     credential: RefreshingCredential[StsCredentials] | None = None
-    for step in settings.steps():
-        credential = shared((PROVIDER, "chain", step), functools.partial(_credential, step, credential, True))
+    steps = settings.steps()
+    for i, step in enumerate(steps):
+        last = min_left if i == len(steps) - 1 else 0.0
+        key = (PROVIDER, "chain", step, *(tag if last else ()))
+        credential = shared(key, functools.partial(_credential, step, credential, True, last))
     assert credential is not None
     return credential
 

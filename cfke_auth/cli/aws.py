@@ -11,10 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from typing import Any
 
 from .._errors import ConfigurationError
+from .._protocol import claims_of
 from .._source import TokenSource, resolve_token_path
+from ..aws.cache import CredentialCache, cache_key
 from ..aws.policy import create_provider_command, issuer_for_cluster, trust_policy
 from ..aws.protocol import StsCredentials, format_expiration
 from ..aws.refresh import exchange_once
@@ -33,9 +36,11 @@ def register(commands: Any) -> None:
     process = sub.add_parser(
         "credential-process",
         help="print credentials for the AWS CLI/SDK `credential_process` setting",
-        description="Exchange the pod's token and print the credential_process JSON (Version 1).",
+        description="Exchange the pod's token and print the credential_process JSON (Version 1). The credentials are "
+        "cached per user ($XDG_CACHE_HOME/cfke-auth, else ~/.cache/cfke-auth) and reused while 15 minutes are left.",
     )
     _role_arguments(process)
+    process.add_argument("--no-cache", action="store_true", help="always exchange; neither read nor write the cache")
     process.set_defaults(func=_credential_process)
 
     whoami = sub.add_parser("whoami", help="assume the role once and show the session STS granted")
@@ -142,11 +147,10 @@ def _policy(value: str | None) -> str | None:
         raise ConfigurationError(f"--policy {value}: cannot read {path} ({type(exc).__name__})") from None
 
 
-def _exchange(args: argparse.Namespace) -> tuple[AwsSettings, StsCredentials]:
-    """One exchange with the command's arguments, and the setup they resolved to (role ARN and all defaults
-    filled in), so a report names what was actually asked of STS."""
+def _settings(args: argparse.Namespace) -> AwsSettings:
+    """The setup the command's arguments resolve to (role ARN, chain and all defaults filled in)."""
     entry, *hops = args.calls or [{}]
-    setup = resolve(
+    return resolve(
         args.role_arn,
         region_name=args.region,
         session_name=args.session_name,
@@ -159,18 +163,32 @@ def _exchange(args: argparse.Namespace) -> tuple[AwsSettings, StsCredentials]:
         sts_fallback_regions=args.sts_fallback_region,
         sts_fallback_endpoint_urls=args.sts_fallback_endpoint_url,
     )
+
+
+def _exchange(args: argparse.Namespace) -> tuple[AwsSettings, StsCredentials]:
+    """One exchange with the command's arguments, and the setup they resolved to (role ARN and all defaults
+    filled in), so a report names what was actually asked of STS."""
+    setup = _settings(args)
     return setup, exchange_once(setup)
 
 
 def _credential_process(args: argparse.Namespace) -> int:
-    _, creds = _exchange(args)
-    output = {
-        "Version": 1,
-        "AccessKeyId": creds.access_key_id,
-        "SecretAccessKey": creds.secret_access_key,
-        "SessionToken": creds.session_token,
-        "Expiration": format_expiration(creds.expires_at),
-    }
+    """The credential_process JSON, from the per-user cache while it has 15 minutes left, else from STS."""
+    setup = _settings(args)
+    cache = None if args.no_cache else CredentialCache()
+    key = cache_key(setup, claims_of(setup.source.token())) if cache else ""
+    output = cache.load(key, time.time()) if cache else None
+    if output is None:
+        creds = exchange_once(setup)
+        output = {
+            "Version": 1,
+            "AccessKeyId": creds.access_key_id,
+            "SecretAccessKey": creds.secret_access_key,
+            "SessionToken": creds.session_token,
+            "Expiration": format_expiration(creds.expires_at),
+        }
+        if cache:
+            cache.store(key, output)
     sys.stdout.write(json.dumps(output) + "\n")
     return 0
 

@@ -61,13 +61,16 @@ def cfke_token_file(
 @pytest.fixture
 def cfke_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """No AWS setting from the developer's shell or ``~/.aws`` leaks into the test: every ``AWS_*`` variable cleared
-    (but the token file ``cfke_token_file`` set), config and credentials files pointed at empty files."""
+    (but the token file ``cfke_token_file`` set), config and credentials files pointed at empty files, and the
+    ``credential-process`` cache (``$XDG_CACHE_HOME``) at an empty directory of the test's own."""
     for name in [n for n in os.environ if n.startswith("AWS_") and n != "AWS_WEB_IDENTITY_TOKEN_FILE"]:
         monkeypatch.delenv(name)
-    empty = tmp_path_factory.mktemp("aws-config") / "empty"
+    config = tmp_path_factory.mktemp("aws-config")
+    empty = config / "empty"
     empty.write_text("")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(config / "cache"))
 
 
 @pytest.fixture
