@@ -39,6 +39,7 @@ __all__ = [
     "get_boto3_session",
     "get_gcp_credentials",
     "get_token_exchange_auth",
+    "get_vault_client",
     "verify_token",
 ]
 
@@ -52,6 +53,7 @@ _LAZY: dict[str, str] = {
     "get_boto3_session": "cfke_auth.aws.credentials",
     "get_gcp_credentials": "cfke_auth.gcp.credentials",
     "get_token_exchange_auth": "cfke_auth.rfc8693.credentials",
+    "get_vault_client": "cfke_auth.vault.credentials",
     "verify_token": "cfke_auth._verify",
 }
 
@@ -63,6 +65,7 @@ if TYPE_CHECKING:
     from .azure import get_azure_credential, get_azure_credential_async
     from .gcp.credentials import get_gcp_credentials
     from .rfc8693.credentials import get_token_exchange_auth
+    from .vault.credentials import get_vault_client
 
 
 def __getattr__(name: str) -> Any:
