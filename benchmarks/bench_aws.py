@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import time_machine
-from harness import Row, per_call_us
+from harness import Row, at_most, count, per_call_us, ratio, settle
 
 import cfke_auth
 from cfke_auth.testing import OidcIssuer, TokenFile
@@ -119,8 +119,37 @@ def _outage_failures(bench: Bench, credentials: Any, step: float = 30.0) -> tupl
                 credentials.get_frozen_credentials()
             except Exception:
                 failed += 1
+            settle(credentials)
             clock.shift(step)
     return failed, calls
+
+
+def _worst_call_across_refresh(bench: Bench, credentials: Any, threads: int = 16) -> float:
+    """The slowest single ``get_frozen_credentials()`` (ms) of ``threads`` threads signing requests for 2 s from the
+    refresh point on (48 minutes into an hour's credentials: past ours, inside botocore's advisory 15 minutes),
+    while STS answers 300 ms late."""
+    credentials.get_frozen_credentials()
+    worst = [0.0] * threads
+    with time_machine.travel(time.time() + 48 * 60, tick=True), bench.moto.sts_latency(0.3):
+        bench.token_file.rotate()
+        start = threading.Barrier(threads)
+        until = time.monotonic() + 2.0
+
+        def work(i: int) -> None:
+            start.wait()
+            while time.monotonic() < until:
+                began = time.perf_counter()
+                credentials.get_frozen_credentials()
+                worst[i] = max(worst[i], time.perf_counter() - began)
+                time.sleep(0.002)  # a request's own work between signatures: no busy loop starving the others
+
+        workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        settle(credentials)
+    return max(worst) * 1e3
 
 
 def _medians(samples: list[list[float]]) -> list[float]:
@@ -175,8 +204,8 @@ def _cli_rows(bench: Bench) -> Iterator[Row]:
         lambda: _process(ours, env), lambda: _process(theirs, env)
     )
     anchor = "aws sts assume-role-with-web-identity"
-    yield Row("credential-process, whole process", round(our_time, 3), round(their_time, 3), anchor, "s", "<= 0.4x")
-    yield Row("credential-process, peak RSS", round(our_rss, 1), round(their_rss, 1), anchor, "MiB", "<= 0.4x")
+    yield Row("credential-process, whole process", round(our_time, 3), round(their_time, 3), anchor, "s", ratio(0.4))
+    yield Row("credential-process, peak RSS", round(our_rss, 1), round(their_rss, 1), anchor, "MiB", ratio(0.4))
 
 
 def rows() -> Iterator[Row]:
@@ -205,7 +234,7 @@ def _compare(bench: Bench, anchor: str) -> Iterator[Row]:
         per_call_us(theirs.get_frozen_credentials, calls=50_000),
         anchor,
         "us",
-        "<= 0.2x",
+        ratio(0.2),
     )
     (ours_ms,), (theirs_ms,) = _interleaved(
         lambda: _first_credentials(bench, "ours"), lambda: _first_credentials(bench, "botocore")
@@ -216,7 +245,7 @@ def _compare(bench: Bench, anchor: str) -> Iterator[Row]:
         round(theirs_ms, 1),
         anchor,
         "ms",
-        "<= 0.25x",
+        ratio(0.25),
     )
     yield Row(
         "AWS STS calls, 64 threads, cold",
@@ -224,7 +253,7 @@ def _compare(bench: Bench, anchor: str) -> Iterator[Row]:
         _cold(bench, bench.botocore()),
         anchor,
         "",
-        "1 (botocore 1)",
+        count(1),
     )
     yield Row(
         "AWS STS calls, 64 threads at expiry",
@@ -232,7 +261,15 @@ def _compare(bench: Bench, anchor: str) -> Iterator[Row]:
         _at_expiry(bench, bench.botocore()),
         anchor,
         "",
-        "1 (botocore 1)",
+        count(1),
+    )
+    yield Row(
+        "AWS worst get_frozen_credentials() across the refresh point, 16 threads, STS 300 ms",
+        round(_worst_call_across_refresh(bench, bench.ours()), 2),
+        round(_worst_call_across_refresh(bench, bench.botocore()), 2),
+        anchor,
+        "ms",
+        at_most(10),
     )
     our_failed, calls = _outage_failures(bench, bench.ours())
     os.environ["AWS_MAX_ATTEMPTS"] = "1"  # every retry would fail too: spare the bench botocore's retry sleeps
@@ -243,6 +280,6 @@ def _compare(bench: Bench, anchor: str) -> Iterator[Row]:
         their_failed,
         anchor,
         "",
-        "0",
+        count(0),
     )
     yield from _cli_rows(bench)

@@ -6,7 +6,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 
-from harness import Row, import_cost, per_call_us
+from harness import Row, at_most, count, import_cost, per_call_us
 
 from cfke_auth import Issued, RefreshingCredential, TokenSource
 from cfke_auth.aws.protocol import format_expiration
@@ -25,14 +25,15 @@ def _import_rows() -> Iterator[Row]:
     }
     for module, name in anchors.items():
         anchor, _ = import_cost(module)
-        yield Row(f"import time vs import {module}", round(ours, 1), round(anchor, 1), name, "ms", "<= 15 ms")
+        yield Row(f"import time vs import {module}", round(ours, 1), round(anchor, 1), name, "ms", at_most(15))
     yield Row(
         "heavy modules pulled in by import cfke_auth",
         len(heavy),
         None,
         "-",
         "",
-        f"0 ({', '.join(heavy) or 'none'})",
+        count(0),
+        ", ".join(heavy) or "none",
     )
 
 
@@ -44,7 +45,7 @@ def _hot_rows() -> Iterator[Row]:
         token_file.rotate()
         source = TokenSource(token_file.path)
         source.token()
-        yield Row("TokenSource.token(), warm", per_call_us(source.token), None, "-", "us", "<= 1 us")
+        yield Row("TokenSource.token(), warm", per_call_us(source.token), None, "-", "us", at_most(1))
 
         engine: RefreshingCredential[str] = RefreshingCredential(
             lambda: Issued("value", time.time() + 3600), name="bench"
@@ -61,7 +62,7 @@ def _hot_rows() -> Iterator[Row]:
             per_call_us(botocore_creds.get_frozen_credentials, calls=50_000),
             "botocore RefreshableCredentials.get_frozen_credentials",
             "us",
-            "<= 0.5 us",
+            at_most(0.5),
         )
 
 

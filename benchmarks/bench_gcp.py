@@ -15,7 +15,7 @@ from typing import Any
 import time_machine
 from google.auth import identity_pool
 from google.auth.transport.requests import Request
-from harness import Row, per_call_us
+from harness import Row, count, per_call_us, ratio, settle
 
 import cfke_auth
 from cfke_auth.gcp.settings import CLOUD_PLATFORM_SCOPE
@@ -60,7 +60,8 @@ def _before_request(creds: Any) -> Callable[[], None]:
     return lambda: creds.before_request(request, "GET", "https://storage.googleapis.com/", headers)
 
 
-def _sts_calls_from_64_threads(fake: GoogleFake, call: Callable[[], None]) -> int:
+def _sts_calls_from_64_threads(fake: GoogleFake, creds: Any) -> int:
+    call = _before_request(creds)
     before = len(fake.sts_calls())
     barrier = threading.Barrier(64)
 
@@ -74,16 +75,18 @@ def _sts_calls_from_64_threads(fake: GoogleFake, call: Callable[[], None]) -> in
         thread.start()
     for thread in threads:
         thread.join()
+    settle(creds)
     return len(fake.sts_calls()) - before
 
 
-def _failures(call: Callable[[], None]) -> int:
-    failed = 0
+def _failures(creds: Any) -> int:
+    call, failed = _before_request(creds), 0
     for _ in range(OUTAGE_REQUESTS):
         try:
             call()
         except Exception:
             failed += 1
+        settle(creds)
     return failed
 
 
@@ -103,17 +106,17 @@ def rows() -> Iterator[Row]:
                 per_call_us(theirs, calls=100_000),
                 ANCHOR,
                 "us",
-                "<= 1/4 of anchor",
+                ratio(0.25),
             )
 
             cold = _Pair(fake, token_file.path, 1)
             yield Row(
                 "gcp STS calls, 64 threads cold",
-                _sts_calls_from_64_threads(fake, _before_request(cold.ours)),
-                _sts_calls_from_64_threads(fake, _before_request(cold.theirs)),
+                _sts_calls_from_64_threads(fake, cold.ours),
+                _sts_calls_from_64_threads(fake, cold.theirs),
                 ANCHOR,
                 "",
-                "1",
+                count(1),
             )
 
             due, down = _Pair(fake, token_file.path, 2), _Pair(fake, token_file.path, 3)
@@ -123,18 +126,18 @@ def rows() -> Iterator[Row]:
             with time_machine.travel(time.time() + NEAR_EXPIRY, tick=True):
                 yield Row(
                     "gcp STS calls, 64 threads at the refresh point",
-                    _sts_calls_from_64_threads(fake, _before_request(due.ours)),
-                    _sts_calls_from_64_threads(fake, _before_request(due.theirs)),
+                    _sts_calls_from_64_threads(fake, due.ours),
+                    _sts_calls_from_64_threads(fake, due.theirs),
                     ANCHOR,
                     "",
-                    "1",
+                    count(1),
                 )
                 with fake.server.outage(503):
                     yield Row(
                         f"gcp requests failing of {OUTAGE_REQUESTS}, STS down, token valid 3 min more",
-                        _failures(_before_request(down.ours)),
-                        _failures(_before_request(down.theirs)),
+                        _failures(down.ours),
+                        _failures(down.theirs),
                         ANCHOR,
                         "",
-                        "0",
+                        count(0),
                     )

@@ -1,4 +1,5 @@
-"""``make bench``: run every ``bench_*.py`` module beside this file and print one table."""
+"""``make bench``: run every ``bench_*.py`` module beside this file, print one table, and fail when a count goal is
+missed (see README.md beside this file)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ def main() -> int:
         print(f"running {path.stem} ...", file=sys.stderr, flush=True)
         rows.extend(module.rows())
     print(format_table(rows))
+    missed = [row.metric for row in rows if row.goal.strict and not row.met]
+    if missed:
+        print(f"count goals missed: {'; '.join(missed)}", file=sys.stderr)
+        return 1
     return 0
 
 

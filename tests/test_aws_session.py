@@ -319,3 +319,16 @@ def test_forked_child_keeps_serving_the_credentials(cfke_token_file: TokenFile, 
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert len(cfke_fake_sts.calls) == 1
+
+
+def test_credentials_pickle_as_their_settings(cfke_token_file: TokenFile, cfke_fake_sts: FakeSts) -> None:
+    """multiprocessing and friends pickle what they are given: the settings travel, never the keys."""
+    import pickle
+
+    credentials = cfke_auth.get_boto3_session(ROLE, sts_endpoint_url=cfke_fake_sts.url).get_credentials()
+    frozen = credentials.get_frozen_credentials()
+    data = pickle.dumps(credentials)
+    assert frozen.secret_key.encode() not in data and frozen.token.encode() not in data
+    copy = pickle.loads(data)
+    assert copy.get_frozen_credentials().access_key == frozen.access_key  # one process: the same engine
+    assert len(cfke_fake_sts.calls) == 1

@@ -110,7 +110,7 @@ def test_enable_cae_declares_the_capability_and_is_cached_apart(cfke_entra: Fake
 def test_another_tenant_is_asked_at_its_own_path(cfke_entra: FakeEntra, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("AZURE_ADDITIONALLY_ALLOWED_TENANTS", "first.example, other-tenant.onmicrosoft.com")
     credential = cfke_auth.get_azure_credential()
-    cfke_entra.server.routes[("POST", "/other-tenant.onmicrosoft.com/oauth2/v2.0/token")] = cfke_entra._token
+    cfke_entra.serve_tenant("other-tenant.onmicrosoft.com")
     token = credential.get_token(STORAGE, tenant_id="other-tenant.onmicrosoft.com")
     assert token.token == cfke_entra.issued[-1]
     assert cfke_entra.token_requests()[-1].path == "/other-tenant.onmicrosoft.com/oauth2/v2.0/token"
@@ -315,3 +315,15 @@ def test_azure_core_is_imported_only_when_a_credential_is_built():
         "assert 'azure.core' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_credentials_pickle_as_their_settings(cfke_entra: FakeEntra):
+    import pickle
+
+    credential = cfke_auth.get_azure_credential()
+    token = credential.get_token(STORAGE)
+    data = pickle.dumps(credential)
+    assert token.token.encode() not in data
+    assert pickle.loads(data).get_token(STORAGE).token == token.token
+    with pytest.raises(TypeError, match="not pickled"):
+        pickle.dumps(token)

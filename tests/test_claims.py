@@ -103,3 +103,11 @@ def test_arbitrary_text_raises_only_token_errors(text: str) -> None:
         decode_claims(text)
     except TokenError:
         pass
+
+
+def test_claims_nested_deeper_than_json_can_parse_are_a_format_error() -> None:
+    """A 53 KB JWT of nested claims once made the parser raise RecursionError (and the CLI print a traceback)."""
+    header = base64.urlsafe_b64encode(b'{"alg":"RS256"}').rstrip(b"=").decode()
+    payload = base64.urlsafe_b64encode(b'{"a":' + b"[" * 50_000 + b"]" * 50_000 + b"}").rstrip(b"=").decode()
+    with token_error("format", match="not base64url-encoded JSON"):
+        decode_claims(f"{header}.{payload}.c2ln")

@@ -336,5 +336,10 @@ def test_an_api_client_gets_a_token_for_its_own_scopes(cfke_google: GoogleFake) 
 def test_a_google_cloud_client_scopes_them_too(cfke_google: GoogleFake) -> None:
     from google.cloud import storage
 
-    client = storage.Client(project="shop-prod", credentials=creds_for(cfke_google))
-    assert "https://www.googleapis.com/auth/devstorage.full_control" in client._credentials.scopes
+    cfke_google.server.routes[("GET", "/storage/v1/b/orders")] = lambda _: Reply.json({"name": "orders"})
+    client = storage.Client(
+        project="shop-prod", credentials=creds_for(cfke_google), client_options={"api_endpoint": cfke_google.url}
+    )
+    assert client.get_bucket("orders").name == "orders"
+    (sts,) = cfke_google.sts_calls()
+    assert "https://www.googleapis.com/auth/devstorage.full_control" in sts.form()["scope"].split()

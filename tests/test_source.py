@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -210,3 +211,57 @@ def test_arbitrary_bytes_raise_only_token_errors(tmp_path: Path, content: bytes)
         source.token()
     except TokenError as exc:
         assert str(path) in str(exc)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "socket"])
+def test_a_fifo_or_socket_at_the_path_is_refused_at_once(tmp_path: Path, kind: str) -> None:
+    """Opening a FIFO blocks until a writer comes, forever, holding the source's lock: never opened."""
+    import socket
+
+    path = tmp_path / "token"
+    if kind == "fifo":
+        os.mkfifo(path)
+        with token_error("not-a-file", match="not a regular file"):
+            TokenSource(path).token()
+    else:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.bind(str(path))
+            with token_error("not-a-file"):
+                TokenSource(path).token()
+
+
+def test_a_device_at_the_path_is_refused(tmp_path: Path) -> None:
+    with token_error("not-a-file"):
+        TokenSource("/dev/zero").token()
+
+
+def test_sources_are_not_kept_once_unused(tmp_path: Path, cfke_issuer: OidcIssuer) -> None:
+    """One instance per path while in use, none kept forever: a process reading many paths does not grow."""
+    import gc
+    import weakref
+
+    refs = []
+    for i in range(200):
+        file = TokenFile(tmp_path / str(i), cfke_issuer)
+        file.rotate()
+        source = TokenSource(file.path)
+        assert source.token() == file.token
+        assert TokenSource(file.path) is source  # shared while held
+        refs.append(weakref.ref(source))
+    del source
+    gc.collect()
+    assert sum(ref() is not None for ref in refs) == 0
+
+
+def test_a_wall_clock_stepped_back_does_not_stop_the_stat_checks(cfke_issuer: OidcIssuer, tmp_path: Path) -> None:
+    from cfke_auth.testing import ManualClock
+
+    clock = ManualClock(time.time())
+    file = TokenFile(tmp_path, cfke_issuer)
+    file.rotate()
+    source = TokenSource(file.path, clock=clock)
+    old = source.token()
+    new = file.rotate()
+    clock.step(-3 * 3600)  # a three-hour step back: the wall-clock deadline of the next check is far away now
+    clock.advance(STAT_INTERVAL + 1)  # but the monotonic one has passed
+    assert source.token() == new != old

@@ -145,13 +145,14 @@ class FakeSts(FailureKnobs, LoopbackService):
 
 
 class _Counting:
-    """WSGI middleware counting STS ``AssumeRoleWithWebIdentity`` requests before moto sees them, and refusing them
-    with ``503 ServiceUnavailable`` while :attr:`down`."""
+    """WSGI middleware counting STS ``AssumeRoleWithWebIdentity`` requests before moto sees them, answering them
+    ``latency`` seconds late, and refusing them with ``503 ServiceUnavailable`` while :attr:`down`."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
         self.app = app
         self.count = 0
         self.down = False
+        self.latency = 0.0
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -161,6 +162,8 @@ class _Counting:
         if b"Action=AssumeRoleWithWebIdentity" in body:
             with self._lock:
                 self.count += 1
+            if self.latency:
+                time.sleep(self.latency)  # a slow STS, as seen from far away or under load
             if self.down:
                 start_response("503 Service Unavailable", [("Content-Type", "text/xml")])
                 return [sts_error_xml("ServiceUnavailable", "outage (MotoServer.outage)", sender=False).encode()]
@@ -190,6 +193,15 @@ class MotoServer:
     @property
     def sts_calls(self) -> int:
         return self._counter.count
+
+    @contextmanager
+    def sts_latency(self, seconds: float) -> Iterator[None]:
+        """While inside, ``AssumeRoleWithWebIdentity`` answers ``seconds`` late."""
+        self._counter.latency = seconds
+        try:
+            yield
+        finally:
+            self._counter.latency = 0.0
 
     @contextmanager
     def sts_outage(self) -> Iterator[None]:

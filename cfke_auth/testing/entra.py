@@ -94,6 +94,10 @@ class FakeEntra(FailureKnobs, LoopbackService):
         self.failures = Failures()
         self._lock = threading.Lock()
 
+    def serve_tenant(self, tenant_id: str) -> None:
+        """Also answer token requests at another tenant's path (a request that names that tenant)."""
+        self.server.routes[("POST", f"/{tenant_id}/oauth2/v2.0/token")] = self._token
+
     def token_requests(self) -> list[RecordedRequest]:
         """Every request to the token endpoint (any tenant path is logged by the server too)."""
         return [r for r in self.server.requests if r.path.endswith("/oauth2/v2.0/token")]
