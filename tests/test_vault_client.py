@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -329,3 +330,23 @@ def test_the_printed_setup_commands_work(
     me = client.auth.token.lookup_self()["data"]
     assert me["display_name"].endswith(f"{mount}-{SUBJECT}") and me["meta"] == {"role": name}
     assert "app" in me["policies"]
+
+
+# -- the docs' examples --------------------------------------------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "vault.md"
+
+
+def test_the_documented_examples_run(
+    bao: OpenBaoServer, cfke_issuer: OidcIssuer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every python block of docs/vault.md that is not a test (those run in tests/test_docs_examples.py), against
+    the server set up as the page's step 1 and 2 say, with VAULT_ADDR and CFKE_TOKEN_FILE as a pod has them."""
+    bao.write_policy("shop-read", 'path "secret/data/shop/*" { capabilities = ["read"] }')
+    bao.jwt_role("shop-api", bound_audiences=["vault"], bound_subject=SUBJECT, policies=["shop-read"])
+    bao.write_secret("shop/db", {"password": PASSWORD})
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", DOCS.read_text(), re.DOTALL) if "def test_" not in b]
+    assert len(blocks) == 2
+    for index, block in enumerate(blocks):
+        exec(compile(block, f"vault.md[{index}]", "exec"), {"__name__": "__docs__"})
+    assert capsys.readouterr().out == f"{PASSWORD}\n"
