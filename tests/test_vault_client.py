@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import pickle
 import re
 import subprocess
 import time
@@ -191,7 +192,8 @@ def test_a_revoked_token_is_replaced_and_the_request_retried(role: Callable[...,
     accessor = client.auth.token.lookup_self()["data"]["accessor"]
     bao.api("POST", "auth/token/revoke-accessor", {"accessor": accessor})
     with time_machine.travel(time.time() + RENEWAL_GRACE + 1, tick=True):
-        assert _read(client) == PASSWORD  # 403, renew-self refused too, a fresh login, the read sent again
+        # 16 requests refused at once: one renew-self (refused too) and one login for all, each read sent again
+        assert run_threads(16, lambda: _read(client), fail=True) == [PASSWORD] * 16
     assert client.token != token
     assert client.adapter.credential.attempts == 2
 
@@ -221,6 +223,9 @@ def _login_error(client: hvac.Client) -> VaultExchangeError:
         _read(client)
     error = info.value
     assert isinstance(error, VaultExchangeError) and isinstance(error, ExchangeError)  # ...and cfke-auth code
+    assert error.errors == [str(error)]
+    copy = pickle.loads(pickle.dumps(error))
+    assert (type(copy), str(copy), copy.code) == (VaultExchangeError, str(error), error.code)
     return error
 
 
