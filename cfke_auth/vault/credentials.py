@@ -125,8 +125,11 @@ class EngineAdapter(hvac_adapters.JSONAdapter):  # type: ignore[misc]
 
     @property
     def token(self) -> str:
-        """The current Vault token (logging in first when needed)."""
-        return _current(self.credential).token
+        """The current Vault token (logging in first when needed); the engine read inlined, as it is the hot path."""
+        try:
+            return self.credential.get().token
+        except CfkeAuthError as exc:
+            raise sdk_error(exc) from None
 
     @token.setter
     def token(self, value: str | None) -> None:
