@@ -40,6 +40,7 @@ __all__ = [
     "get_gcp_credentials",
     "get_gcp_id_token_credentials",
     "get_token_exchange_auth",
+    "get_vault_client",
     "verify_token",
 ]
 
@@ -54,6 +55,7 @@ _LAZY: dict[str, str] = {
     "get_gcp_credentials": "cfke_auth.gcp.credentials",
     "get_gcp_id_token_credentials": "cfke_auth.gcp.credentials",
     "get_token_exchange_auth": "cfke_auth.rfc8693.credentials",
+    "get_vault_client": "cfke_auth.vault.credentials",
     "verify_token": "cfke_auth._verify",
 }
 
@@ -65,6 +67,7 @@ if TYPE_CHECKING:
     from .azure import get_azure_credential, get_azure_credential_async
     from .gcp.credentials import get_gcp_credentials, get_gcp_id_token_credentials
     from .rfc8693.credentials import get_token_exchange_auth
+    from .vault.credentials import get_vault_client
 
 
 def __getattr__(name: str) -> Any:

@@ -11,16 +11,21 @@ Use it to test a Vault/OpenBao JWT login for real::
                      policies=["app"])
         bao.write_secret("app/config", {"password": "..."})
 
+``OpenBaoServer(tls=True)`` serves https with a CA of its own (:attr:`OpenBaoServer.ca_file`, what ``VAULT_CACERT``
+names), and :meth:`OpenBaoServer.namespace` configures a namespace through the same helpers.
+
 :class:`ExternalServer` (on :class:`ServerProcess`) is the start/wait/stop life cycle both this module and
 :mod:`cfke_auth.testing.gcs` use.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -225,15 +230,34 @@ class OpenBaoServer(ExternalServer):
         root_token: str = "cfke-root",  # noqa: S107 - a throwaway dev server's root token, known to the test
         binary: str | None = None,
         timeout: float = 30.0,
+        tls: bool = False,
     ) -> None:
         super().__init__(binary or find_binary("bao"), timeout)
         self.root_token = root_token
+        self.tls = tls
+        #: The Vault namespace the configuration helpers act in (None: the root namespace); see :meth:`namespace`.
+        self.in_namespace: str | None = None
         self._client: httpx.Client | None = None
+        self._cert_dir: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL, ``http://127.0.0.1:PORT`` (``https://`` with ``tls=True``; no trailing slash)."""
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self._port}"
+
+    @property
+    def ca_file(self) -> str | None:
+        """The PEM file of the CA that signed the server's certificate (``tls=True`` only, once started)."""
+        return str(Path(self._cert_dir.name) / "vault-ca.pem") if self._cert_dir is not None else None
 
     def start(self) -> OpenBaoServer:
+        if self.tls and self._cert_dir is None:
+            self._cert_dir = tempfile.TemporaryDirectory(prefix="cfke-openbao-tls-")
         super().start()
         if self._client is None:
-            self._client = httpx.Client(base_url=f"{self.url}/v1", headers={"X-Vault-Token": self.root_token})
+            self._client = httpx.Client(
+                base_url=f"{self.url}/v1", headers={"X-Vault-Token": self.root_token}, verify=self._verify()
+            )
         return self
 
     def stop(self) -> None:
@@ -241,14 +265,26 @@ class OpenBaoServer(ExternalServer):
             self._client.close()
             self._client = None
         super().stop()
+        if self._cert_dir is not None:
+            self._cert_dir.cleanup()
+            self._cert_dir = None
+
+    def _verify(self) -> ssl.SSLContext | bool:
+        return ssl.create_default_context(cafile=self.ca_file) if self.ca_file else True
 
     def _args(self) -> list[str]:
-        return ["server", "-dev", f"-dev-root-token-id={self.root_token}",
+        args = ["server", "-dev", f"-dev-root-token-id={self.root_token}",
                 f"-dev-listen-address=127.0.0.1:{self._port}", "-dev-no-store-token"]  # fmt: skip
+        if self._cert_dir is not None:
+            args += ["-dev-tls", f"-dev-tls-cert-dir={self._cert_dir.name}"]
+        return args
 
     def _healthy(self) -> bool:
-        # 200 means initialized, unsealed and active; the dev server gets there in about a second.
-        return httpx.get(f"{self.url}/v1/sys/health", timeout=2).status_code == 200
+        # 200 means initialized, unsealed and active; the dev server gets there in about a second. With TLS, the CA
+        # file appears when the server has generated its certificates.
+        if self.ca_file is not None and not os.path.exists(self.ca_file):
+            return False
+        return httpx.get(f"{self.url}/v1/sys/health", timeout=2, verify=self._verify()).status_code == 200
 
     # -- configuration through the HTTP API, authenticated with the root token ------------------------------------
 
@@ -256,10 +292,23 @@ class OpenBaoServer(ExternalServer):
         """Call ``/v1/<path>`` as root; the JSON answer (``{}`` for 204), or :class:`OpenBaoError` on an error."""
         if self._client is None:
             raise ServerUnavailable("OpenBaoServer is not started")
-        response = self._client.request(method, path.lstrip("/"), json=body)
+        headers = {"X-Vault-Namespace": self.in_namespace} if self.in_namespace else None
+        response = self._client.request(method, path.lstrip("/"), json=body, headers=headers)
         if response.status_code >= 400:
             raise OpenBaoError(f"{method} /v1/{path.lstrip('/')}: {response.status_code} {response.text.strip()}")
         return response.json() if response.content else {}
+
+    def namespace(self, name: str) -> OpenBaoServer:
+        """Create the namespace ``name`` (in the current one) and return a view of this server whose helpers act in
+        it; the view shares the process: stop the server, not the view."""
+        self.api("POST", f"sys/namespaces/{name}", {})
+        view = copy.copy(self)
+        view.in_namespace = f"{self.in_namespace}/{name}" if self.in_namespace else name
+        return view
+
+    def token_count(self) -> int:
+        """How many tokens exist (in the current namespace): a login adds one, a renewal none."""
+        return len(self.api("LIST", "auth/token/accessors")["data"]["keys"])
 
     def enable_auth(self, mount: str = "jwt", type: str = "jwt") -> None:
         """Enable an auth method (``jwt`` by default) at ``auth/<mount>``."""
