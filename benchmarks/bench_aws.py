@@ -210,7 +210,7 @@ def _process(argv: list[str], env: dict[str, str]) -> list[float]:
 
 
 def _cli_rows(bench: Bench) -> Iterator[Row]:
-    ours = [str(BIN / "cfke-auth"), "aws", "credential-process", "--role-arn", ROLE]
+    ours = [str(BIN / "cfke-auth"), "aws", "credential-process", "--no-cache", "--role-arn", ROLE]  # an exchange each
     ours += ["--sts-endpoint-url", bench.moto.url]
     env = {k: v for k, v in bench.env.items() if not k.startswith("AWS_ROLE") and k != "AWS_WEB_IDENTITY_TOKEN_FILE"}
     env["CFKE_TOKEN_FILE"] = bench.token_file.path

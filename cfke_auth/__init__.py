@@ -27,6 +27,7 @@ __all__ = [
     "HttpOptions",
     "Issued",
     "RefreshingCredential",
+    "RoleHop",
     "SubjectTokenSource",
     "TokenClaims",
     "TokenError",
@@ -55,6 +56,7 @@ _LAZY: dict[str, str] = {
     "get_gcp_credentials": "cfke_auth.gcp.credentials",
     "get_gcp_id_token_credentials": "cfke_auth.gcp.credentials",
     "get_token_exchange_auth": "cfke_auth.rfc8693.credentials",
+    "RoleHop": "cfke_auth.aws.settings",
     "get_vault_client": "cfke_auth.vault.credentials",
     "verify_token": "cfke_auth._verify",
 }
@@ -64,6 +66,7 @@ if TYPE_CHECKING:
     from ._verify import verify_token
     from .aws.aio import get_aiobotocore_session
     from .aws.credentials import get_boto3_session
+    from .aws.settings import RoleHop
     from .azure import get_azure_credential, get_azure_credential_async
     from .gcp.credentials import get_gcp_credentials, get_gcp_id_token_credentials
     from .rfc8693.credentials import get_token_exchange_auth

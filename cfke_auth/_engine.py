@@ -36,9 +36,13 @@ from ._errors import CfkeAuthError, ConfigurationError, ExchangeError
 if TYPE_CHECKING:  # asyncio is imported when first needed: it costs more than the rest of the package
     import asyncio
 
-__all__ = ["Issued", "RefreshingCredential"]
+__all__ = ["RENEWAL_GRACE", "Issued", "RefreshingCredential"]
 
 T = TypeVar("T")
+#: Adapters renew a value a service refused only when it is older than this (``invalidate(older_than=...)``): a
+#: younger one is the renewal of the value refused, or the service refuses every value, and exchanging again would
+#: not help.
+RENEWAL_GRACE = 30.0
 _MAX_EXPONENT = 30  # 2**30 s of backoff is past any cap; beyond it, float conversion would overflow
 
 

@@ -12,6 +12,7 @@ closes it at the end, so no event loop is kept alive by a pool after ``asyncio.r
 
 from __future__ import annotations
 
+import re
 import ssl
 import sys
 import threading
@@ -259,10 +260,13 @@ class Http:
                 hint="the endpoint (or a proxy in between) is slow or unreachable; retried with backoff",
             )
         if isinstance(exc, _PROXY_ERRORS):
+            answered = re.match(r"([1-5][0-9]{2})\b", str(exc))  # httpcore: "502 Bad Gateway"
             return ExchangeError(
-                f"the proxy {proxy.url if proxy else ''} refused to connect to {url.host}: {type(exc).__name__}",
+                f"the proxy {proxy.url if proxy else ''} refused to connect to {url.host}: {type(exc).__name__}"
+                + (f" {answered.group(1)}" if answered else ""),
                 provider=provider,
                 code="proxy",
+                status=int(answered.group(1)) if answered else None,  # a 5xx: the proxy could not reach it either
                 retryable=True,
                 hint="check HTTPS_PROXY / HTTP_PROXY (and the proxy's credentials) and NO_PROXY",
             )

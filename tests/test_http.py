@@ -426,3 +426,16 @@ def test_a_request_is_recorded_exactly(cfke_token_file: TokenFile) -> None:
     with LoopbackServer({("POST", "/token"): record}) as server:
         run(lambda: _echo_flow(server.url), TokenSource(cfke_token_file.path), Http(), "echo")
     assert seen[0].headers["accept-encoding"] == "identity"
+
+
+def test_a_proxy_that_cannot_reach_the_endpoint_reports_its_status(
+    ca: LocalCA, proxy: ConnectProxy, cfke_token_file: TokenFile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 502 or 503 answer to the CONNECT means the proxy could not reach the endpoint either: the status is kept,
+    so STS failover treats it as the outage it is."""
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    proxy.refuse_with(502)
+    with _echo_server(ca) as server, pytest.raises(ExchangeError) as info:
+        url = _via(proxy, server)
+        run(lambda: _echo_flow(url), TokenSource(cfke_token_file.path), Http(), "echo")
+    assert (info.value.code, info.value.status, info.value.retryable) == ("proxy", 502, True)

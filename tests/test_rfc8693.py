@@ -12,7 +12,7 @@ import time_machine
 from conftest import assert_no_secrets, run_threads
 
 from cfke_auth import ConfigurationError, ExchangeError, TokenSource, get_token_exchange_auth
-from cfke_auth.rfc8693.credentials import RENEWAL_GRACE
+from cfke_auth._engine import RENEWAL_GRACE
 from cfke_auth.testing import Reply, TokenExchangeServer, TokenFile
 
 

@@ -25,8 +25,8 @@ from conftest import assert_no_secrets, eventually, run_threads
 
 import cfke_auth
 from cfke_auth import ConfigurationError, ExchangeError
+from cfke_auth._engine import RENEWAL_GRACE
 from cfke_auth.cli import main
-from cfke_auth.rfc8693.credentials import RENEWAL_GRACE
 from cfke_auth.testing import OidcIssuer, OpenBaoServer, ServerUnavailable, TokenFile
 from cfke_auth.testing.openbao import find_binary
 from cfke_auth.vault.credentials import VaultExchangeError

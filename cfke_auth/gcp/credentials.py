@@ -23,7 +23,7 @@ from google.auth import credentials as ga_credentials
 from google.auth import crypt as ga_crypt
 from google.auth import exceptions as ga_exceptions
 
-from .._engine import RefreshingCredential
+from .._engine import RENEWAL_GRACE, RefreshingCredential
 from .._errors import CfkeAuthError, ConfigurationError, ExchangeError, TokenError, recast
 from .._http import HttpOptions
 from .._source import SubjectTokenSource
@@ -33,7 +33,6 @@ from .settings import GcpSettings, check_audience, check_scopes, resolve
 from .signing import sign_blob
 
 __all__ = [
-    "RENEWAL_GRACE",
     "GcpCredentials",
     "GcpIdTokenCredentials",
     "GcpImpersonatedCredentials",
@@ -47,10 +46,6 @@ __all__ = [
 ]
 
 B = TypeVar("B", bound=BearerToken)
-
-
-#: A token obtained this recently is not renewed on a 401: it is the renewal of the token that was refused.
-RENEWAL_GRACE = 30.0
 
 
 class _GoogleNative:

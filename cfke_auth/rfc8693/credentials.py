@@ -8,18 +8,14 @@ from typing import Any
 
 import httpx
 
-from .._engine import RefreshingCredential
+from .._engine import RENEWAL_GRACE, RefreshingCredential
 from .._http import HttpOptions
 from .._source import SubjectTokenSource
 from .protocol import ACCESS_TOKEN_TYPE, ExchangedToken
 from .refresh import exchange_credential
 from .settings import ExchangeSettings, resolve
 
-__all__ = ["RENEWAL_GRACE", "TokenExchangeAuth", "get_token_exchange_auth"]
-
-#: A token obtained this recently is not renewed on a 401: it is the renewal of the token that was refused, or the
-#: service refuses every token, and exchanging again would not help.
-RENEWAL_GRACE = 30.0
+__all__ = ["TokenExchangeAuth", "get_token_exchange_auth"]
 
 
 class TokenExchangeAuth(httpx.Auth):

@@ -19,11 +19,10 @@ import requests
 from hvac import adapters as hvac_adapters
 from hvac import exceptions as hvac_exceptions
 
-from .._engine import RefreshingCredential
+from .._engine import RENEWAL_GRACE, RefreshingCredential
 from .._errors import CfkeAuthError, ConfigurationError, ExchangeError, TokenError, recast
 from .._http import HttpOptions
 from .._source import SubjectTokenSource
-from ..rfc8693.credentials import RENEWAL_GRACE
 from .protocol import VaultToken
 from .refresh import vault_credential
 from .settings import DEFAULT_MOUNT, resolve
