@@ -409,9 +409,9 @@ class RefreshingCredential(Generic[T]):
                 warning = self._failed(error)
             if self._flight is flight:
                 self._flight = None
-        flight.finish(state, error)
-        if warning is not None:
+        if warning is not None:  # before the waiters wake: whoever settles sees the failure logged
             _log.warning(warning[0], *warning[1])
+        flight.finish(state, error)
 
     # -- bookkeeping -------------------------------------------------------------------------------------------
 
