@@ -8,15 +8,14 @@ async flavours of the same settings share their tokens. azure-core is imported w
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
-from .._http import HttpOptions
 from .._registry import shared
-from .._source import SubjectTokenSource
-from .settings import AZURE_AUDIENCE, resolve
+from .settings import AZURE_AUDIENCE, AzureOptions, resolve
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from .aio import AsyncAzureCredential
     from .credentials import AzureCredential
 
@@ -24,43 +23,26 @@ __all__ = ["AZURE_AUDIENCE", "get_azure_credential", "get_azure_credential_async
 
 
 def get_azure_credential(
-    tenant_id: str | None = None,
-    client_id: str | None = None,
-    *,
-    token_path: str | os.PathLike[str] | None = None,
-    token_source: SubjectTokenSource | None = None,
-    authority_host: str | None = None,
-    http: HttpOptions | None = None,
+    tenant_id: str | None = None, client_id: str | None = None, **options: Unpack[AzureOptions]
 ) -> AzureCredential:
     """A ``TokenCredential`` (and ``SupportsTokenInfo``) for sync Azure SDK clients.
 
-    ``tenant_id``, ``client_id``, ``token_path`` and ``authority_host`` default to ``AZURE_TENANT_ID``,
-    ``AZURE_CLIENT_ID``, ``AZURE_FEDERATED_TOKEN_FILE`` (then ``CFKE_TOKEN_FILE``, then the default path) and
-    ``AZURE_AUTHORITY_HOST`` (then the public cloud); ``token_source`` and ``http`` as for every ``get_*``
-    function. Raises :class:`~cfke_auth.ConfigurationError` naming any setting that is missing.
+    ``tenant_id`` and ``client_id`` default to ``AZURE_TENANT_ID`` and ``AZURE_CLIENT_ID``; the options are those of
+    :class:`~cfke_auth.azure.settings.AzureOptions`. Raises :class:`~cfke_auth.ConfigurationError` naming any
+    setting that is missing.
     """
     from .credentials import AzureCredential
 
-    settings = resolve(
-        tenant_id, client_id, token_path=token_path, token_source=token_source, authority_host=authority_host, http=http
-    )
+    settings = resolve(tenant_id, client_id, **options)
     return shared(("azure-sync", settings), lambda: AzureCredential(settings))
 
 
 def get_azure_credential_async(
-    tenant_id: str | None = None,
-    client_id: str | None = None,
-    *,
-    token_path: str | os.PathLike[str] | None = None,
-    token_source: SubjectTokenSource | None = None,
-    authority_host: str | None = None,
-    http: HttpOptions | None = None,
+    tenant_id: str | None = None, client_id: str | None = None, **options: Unpack[AzureOptions]
 ) -> AsyncAzureCredential:
     """An ``AsyncTokenCredential`` (and ``AsyncSupportsTokenInfo``) for ``azure.*.aio`` clients; same parameters
     as :func:`get_azure_credential`."""
     from .aio import AsyncAzureCredential
 
-    settings = resolve(
-        tenant_id, client_id, token_path=token_path, token_source=token_source, authority_host=authority_host, http=http
-    )
+    settings = resolve(tenant_id, client_id, **options)
     return shared(("azure-async", settings), lambda: AsyncAzureCredential(settings))

@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from typing import TypedDict
 
 from .._errors import ConfigurationError
 from .._http import HttpOptions, check_endpoint
 from .._source import SubjectTokenSource, subject_token_source
 
-__all__ = ["AZURE_AUDIENCE", "DEFAULT_AUTHORITY", "EntraSettings", "check_tenant", "resolve"]
+__all__ = ["AZURE_AUDIENCE", "DEFAULT_AUTHORITY", "AzureOptions", "EntraSettings", "check_tenant", "resolve"]
 
 #: The audience Entra ID expects in a federated assertion (the projected token's ``audience``).
 AZURE_AUDIENCE = "api://AzureADTokenExchange"
@@ -23,6 +24,17 @@ DEFAULT_AUTHORITY = "https://login.microsoftonline.com"
 
 # A tenant is a GUID or a domain name; anything else would change the token endpoint's path.
 _TENANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*")
+
+
+class AzureOptions(TypedDict, total=False):
+    """The keyword parameters of the Azure entry points besides ``tenant_id`` and ``client_id`` (all optional):
+    ``token_path`` (else ``AZURE_FEDERATED_TOKEN_FILE``, ``CFKE_TOKEN_FILE``, the projected path) or
+    ``token_source``; ``authority_host`` (else ``AZURE_AUTHORITY_HOST``, else the public cloud); ``http``."""
+
+    token_path: str | os.PathLike[str] | None
+    token_source: SubjectTokenSource | None
+    authority_host: str | None
+    http: HttpOptions | None
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,10 @@ account's access tokens, and google-auth's ``Signing`` through IAM ``signBlob``)
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from google.auth import credentials as ga_credentials
 from google.auth import crypt as ga_crypt
@@ -25,12 +24,13 @@ from google.auth import exceptions as ga_exceptions
 
 from .._engine import RENEWAL_GRACE, RefreshingCredential
 from .._errors import CfkeAuthError, ConfigurationError, ExchangeError, TokenError, recast
-from .._http import HttpOptions
-from .._source import SubjectTokenSource
 from .protocol import BearerToken, GoogleIdToken, GoogleToken
 from .refresh import google_credential, id_token_credential
-from .settings import GcpSettings, check_audience, check_scopes, resolve
+from .settings import GcpIdTokenOptions, GcpOptions, GcpSettings, check_audience, check_scopes, resolve
 from .signing import sign_blob
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "GcpCredentials",
@@ -288,47 +288,19 @@ class GcpIdTokenCredentials(_EngineBacked[GoogleIdToken]):
 
 
 def get_gcp_credentials(
-    pool: str,
-    provider: str,
-    *,
-    project_number: str | int | None = None,
-    service_account: str | None = None,
-    scopes: str | Sequence[str] | None = None,
-    token_path: str | os.PathLike[str] | None = None,
-    token_source: SubjectTokenSource | None = None,
-    sts_endpoint_url: str | None = None,
-    iam_endpoint_url: str | None = None,
-    quota_project_id: str | None = None,
-    http: HttpOptions | None = None,
-    lifetime: int | None = None,
-    delegates: str | Iterable[str] | None = None,
+    pool: str, provider: str, *, quota_project_id: str | None = None, **options: Unpack[GcpOptions]
 ) -> GcpCredentials:
     """Google credentials for this pod through Workload Identity Federation, for any google-auth caller.
 
     ``pool`` and ``provider`` name the workload identity pool provider (IDs, resource names or the provider's
-    audience); ``project_number`` is the project *number* when they do not carry it. With ``service_account`` the
-    federated identity impersonates that account (and the credentials can sign as it); without it, the pod's
-    principal is used directly. ``lifetime`` is how many seconds an impersonated token lives (default 3600; up to
-    43200 where the org policy allows), ``delegates`` the service accounts to chain through on the way to
-    ``service_account``. ``scopes`` defaults to ``cloud-platform``, or to what a client library asks for. The
-    endpoint arguments are base URLs (defaults: Google's). Arguments are checked before any request
-    (:class:`~cfke_auth.ConfigurationError`); calls with the same arguments share one refreshing credential.
+    audience). With ``service_account`` the federated identity impersonates that account (and the credentials can
+    sign as it); without it, the pod's principal is used directly. ``quota_project_id`` bills API calls to that
+    project. The other options are those of :class:`~cfke_auth.gcp.settings.GcpOptions`. Arguments are checked
+    before any request (:class:`~cfke_auth.ConfigurationError`); calls with the same arguments share one refreshing
+    credential.
     """
-    settings = resolve(
-        pool,
-        provider,
-        project_number=project_number,
-        service_account=service_account,
-        scopes=scopes,
-        token_path=token_path,
-        token_source=token_source,
-        sts_endpoint_url=sts_endpoint_url,
-        iam_endpoint_url=iam_endpoint_url,
-        http=http,
-        lifetime=lifetime,
-        delegates=delegates,
-    )
-    return _credentials(settings, quota_project_id, scopes is None)
+    settings = resolve(pool, provider, **options)
+    return _credentials(settings, quota_project_id, options.get("scopes") is None)
 
 
 def get_gcp_id_token_credentials(
@@ -337,36 +309,22 @@ def get_gcp_id_token_credentials(
     service_account: str,
     pool: str,
     provider: str,
-    project_number: str | int | None = None,
     include_email: bool = False,
-    delegates: str | Iterable[str] | None = None,
-    token_path: str | os.PathLike[str] | None = None,
-    token_source: SubjectTokenSource | None = None,
-    sts_endpoint_url: str | None = None,
-    iam_endpoint_url: str | None = None,
-    http: HttpOptions | None = None,
+    **options: Unpack[GcpIdTokenOptions],
 ) -> GcpIdTokenCredentials:
     """Google-auth credentials whose ``token`` is an ID token of ``service_account`` for ``audience`` (a Cloud Run
     or Cloud Functions URL, or an IAP OAuth client ID), for this pod through Workload Identity Federation.
 
     The pod's principal needs ``roles/iam.workloadIdentityUser`` (or ``roles/iam.serviceAccountOpenIdTokenCreator``)
     on the service account. ``include_email`` adds the ``email`` and ``email_verified`` claims (some receivers
-    authorize by email); ``delegates`` chains through other service accounts. The other arguments are those of
-    :func:`get_gcp_credentials`. Google's ID tokens live an hour; calls with the same arguments share one
-    refreshing credential.
+    authorize by email); ``delegates`` chains through other service accounts. The other options are those of
+    :func:`get_gcp_credentials` (``scopes`` and ``lifetime`` do not apply: Google's ID tokens live an hour). Calls
+    with the same arguments share one refreshing credential.
     """
-    settings = resolve(
-        pool,
-        provider,
-        project_number=project_number,
-        service_account=service_account,
-        token_path=token_path,
-        token_source=token_source,
-        sts_endpoint_url=sts_endpoint_url,
-        iam_endpoint_url=iam_endpoint_url,
-        http=http,
-        delegates=delegates,
-    )
+    for unused in ("scopes", "lifetime"):  # typed away, but a caller without a type checker may still pass them
+        if unused in options:
+            raise ConfigurationError(f"{unused} does not apply to ID tokens (they live an hour, for one audience)")
+    settings = resolve(pool, provider, service_account=service_account, **options)
     if settings.service_account is None:
         raise ConfigurationError("service_account is required: Google issues ID tokens for service accounts")
     return GcpIdTokenCredentials(settings, audience, include_email)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypedDict
 
 from .._errors import ConfigurationError
 from .._http import HttpOptions, check_endpoint
@@ -23,6 +24,8 @@ __all__ = [
     "IAM_SCOPE",
     "MAX_LIFETIME",
     "MIN_LIFETIME",
+    "GcpIdTokenOptions",
+    "GcpOptions",
     "GcpSettings",
     "check_audience",
     "check_delegates",
@@ -41,6 +44,33 @@ MAX_LIFETIME = 43200
 #: The shortest lifetime asked for: the engine renews at 75-80 % of it, so less would mean exchanging all the time.
 MIN_LIFETIME = 60
 _DELEGATE_PREFIX = "projects/-/serviceAccounts/"
+
+
+class GcpIdTokenOptions(TypedDict, total=False):
+    """The keyword parameters every Google entry point takes (all optional).
+
+    ``project_number`` (the project *number*, when the names do not carry it); ``delegates`` (the service accounts
+    chained through on the way to the impersonated one); ``token_path`` or ``token_source``; ``sts_endpoint_url`` /
+    ``iam_endpoint_url`` (base URLs, default Google's); ``http`` (:class:`~cfke_auth.HttpOptions`).
+    """
+
+    project_number: str | int | None
+    delegates: str | Iterable[str] | None
+    token_path: str | os.PathLike[str] | None
+    token_source: SubjectTokenSource | None
+    sts_endpoint_url: str | None
+    iam_endpoint_url: str | None
+    http: HttpOptions | None
+
+
+class GcpOptions(GcpIdTokenOptions, total=False):
+    """:class:`GcpIdTokenOptions` and those of access tokens: ``service_account`` (impersonate it,
+    ``NAME@PROJECT.iam.gserviceaccount.com``), ``scopes`` (default ``cloud-platform``, or a client library's) and
+    ``lifetime`` (seconds an impersonated token lives, 60-43200, above 3600 only where the org policy allows)."""
+
+    service_account: str | None
+    scopes: str | Sequence[str] | None
+    lifetime: int | None
 
 
 @dataclass(frozen=True)

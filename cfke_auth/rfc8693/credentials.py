@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncGenerator, Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from .._engine import RENEWAL_GRACE, RefreshingCredential
-from .._http import HttpOptions
-from .._source import SubjectTokenSource
-from .protocol import ACCESS_TOKEN_TYPE, ExchangedToken
+from .protocol import ExchangedToken
 from .refresh import exchange_credential
-from .settings import ExchangeSettings, resolve
+from .settings import ExchangeOptions, ExchangeSettings, resolve
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["TokenExchangeAuth", "get_token_exchange_auth"]
 
@@ -60,34 +60,9 @@ class TokenExchangeAuth(httpx.Auth):
             yield request
 
 
-def get_token_exchange_auth(
-    token_url: str,
-    *,
-    audience: str | None = None,
-    scopes: str | tuple[str, ...] | list[str] = (),
-    resource: str | None = None,
-    requested_token_type: str = ACCESS_TOKEN_TYPE,
-    client_id: str | None = None,
-    client_secret: str | None = None,
-    token_path: str | os.PathLike[str] | None = None,
-    token_source: SubjectTokenSource | None = None,
-    http: HttpOptions | None = None,
-) -> TokenExchangeAuth:
-    """An ``httpx.Auth`` for a service behind an RFC 8693 token endpoint at ``token_url``.
-
-    The same parameters in one process share one refreshing token. ``token_url`` must be https (http only to
-    loopback); ``token_path``/``token_source`` and ``http`` as for every ``get_*`` function.
+def get_token_exchange_auth(token_url: str, **options: Unpack[ExchangeOptions]) -> TokenExchangeAuth:
+    """An ``httpx.Auth`` for a service behind an RFC 8693 token endpoint at ``token_url`` (https; http only to
+    loopback), asking for what :class:`~cfke_auth.rfc8693.settings.ExchangeOptions` says. The same parameters in
+    one process share one refreshing token.
     """
-    settings = resolve(
-        token_url,
-        audience=audience,
-        scopes=scopes,
-        resource=resource,
-        requested_token_type=requested_token_type,
-        client_id=client_id,
-        client_secret=client_secret,
-        token_path=token_path,
-        token_source=token_source,
-        http=http,
-    )
-    return TokenExchangeAuth(settings)
+    return TokenExchangeAuth(resolve(token_url, **options))

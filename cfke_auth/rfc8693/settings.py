@@ -4,13 +4,31 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TypedDict
 
 from .._errors import ConfigurationError
 from .._http import HttpOptions, check_endpoint
 from .._source import SubjectTokenSource, subject_token_source
 from .protocol import ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE, ExchangeRequest
 
-__all__ = ["ExchangeSettings", "resolve"]
+__all__ = ["ExchangeOptions", "ExchangeSettings", "resolve"]
+
+
+class ExchangeOptions(TypedDict, total=False):
+    """The keyword parameters of ``get_token_exchange_auth`` (all optional): ``audience``, ``scopes`` (a string is
+    one scope), ``resource`` and ``requested_token_type`` as RFC 8693 names them; ``client_id`` and
+    ``client_secret`` when the endpoint authenticates its clients (HTTP Basic); ``token_path`` or ``token_source``;
+    ``http``."""
+
+    audience: str | None
+    scopes: str | tuple[str, ...] | list[str]
+    resource: str | None
+    requested_token_type: str
+    client_id: str | None
+    client_secret: str | None
+    token_path: str | os.PathLike[str] | None
+    token_source: SubjectTokenSource | None
+    http: HttpOptions | None
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,7 @@ classes that are both hvac's ``VaultError`` and cfke-auth's own.
 from __future__ import annotations
 
 import functools
-import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hvac  # type: ignore[import-untyped]
 import requests
@@ -21,11 +20,12 @@ from hvac import exceptions as hvac_exceptions
 
 from .._engine import RENEWAL_GRACE, RefreshingCredential
 from .._errors import CfkeAuthError, ConfigurationError, ExchangeError, TokenError, recast
-from .._http import HttpOptions
-from .._source import SubjectTokenSource
 from .protocol import VaultToken
 from .refresh import vault_credential
-from .settings import DEFAULT_MOUNT, resolve
+from .settings import VaultOptions, resolve
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "EngineAdapter",
@@ -139,33 +139,14 @@ class EngineAdapter(hvac_adapters.JSONAdapter):  # type: ignore[misc]
             )
 
 
-def get_vault_client(
-    role: str,
-    *,
-    url: str | None = None,
-    mount: str = DEFAULT_MOUNT,
-    namespace: str | None = None,
-    token_path: str | os.PathLike[str] | None = None,
-    token_source: SubjectTokenSource | None = None,
-    http: HttpOptions | None = None,
-) -> hvac.Client:
+def get_vault_client(role: str, **options: Unpack[VaultOptions]) -> hvac.Client:
     """An ``hvac.Client`` logged in to Vault (or OpenBao) as JWT ``role`` with the pod's service-account token.
 
     The login happens on first use; the Vault token is renewed ahead of its TTL in the background and replaced by a
     fresh login once renewals stop extending it. Clients built with the same parameters in one process share the
-    token. ``url`` defaults to ``VAULT_ADDR``, ``namespace`` to ``VAULT_NAMESPACE`` (sent as ``X-Vault-Namespace``),
-    the CA bundle to ``VAULT_CACERT``; ``mount`` is the JWT auth method's path. ``token_path``/``token_source`` and
-    ``http`` (for the login and renewals) as for every ``get_*`` function. Bad values raise
+    token. The options are those of :class:`~cfke_auth.vault.settings.VaultOptions`. Bad values raise
     :class:`~cfke_auth.ConfigurationError` before any request.
     """
-    settings = resolve(
-        role,
-        url=url,
-        mount=mount,
-        namespace=namespace,
-        token_path=token_path,
-        token_source=token_source,
-        http=http,
-    )
+    settings = resolve(role, **options)
     adapter = functools.partial(EngineAdapter, vault_credential(settings))
     return hvac.Client(url=settings.url, verify=settings.ca_cert, namespace=settings.namespace, adapter=adapter)

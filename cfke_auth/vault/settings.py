@@ -11,19 +11,41 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, replace
+from typing import TypedDict
 from urllib.parse import urlsplit
 
 from .._errors import ConfigurationError
 from .._http import HttpOptions, check_endpoint
 from .._source import SubjectTokenSource, subject_token_source
 
-__all__ = ["DEFAULT_MOUNT", "VaultSettings", "check_name", "check_path", "resolve"]
+__all__ = [
+    "DEFAULT_MOUNT",
+    "VaultOptions",
+    "VaultSettings",
+    "check_name",
+    "check_path",
+    "resolve",
+]
 
 DEFAULT_MOUNT = "jwt"
 #: Vault's own rule for role names (``framework.GenericNameRegex``): a role outside it cannot exist.
 _NAME = re.compile(r"\w(?:[\w.-]*\w)?", re.ASCII)
 #: Mount paths and namespaces: slash-separated segments of letters, digits and ``_.-`` (no ``.``/``..`` segment).
 _SEGMENT = re.compile(r"[\w.-]+", re.ASCII)
+
+
+class VaultOptions(TypedDict, total=False):
+    """The keyword parameters of ``get_vault_client`` besides the role (all optional): ``url`` (else
+    ``VAULT_ADDR``), ``mount`` (the JWT auth method's path, default ``jwt``), ``namespace`` (else
+    ``VAULT_NAMESPACE``, sent as ``X-Vault-Namespace``), ``token_path`` or ``token_source``, and ``http`` (for the
+    login and renewals; its CA bundle defaults to ``VAULT_CACERT``)."""
+
+    url: str | None
+    mount: str
+    namespace: str | None
+    token_path: str | os.PathLike[str] | None
+    token_source: SubjectTokenSource | None
+    http: HttpOptions | None
 
 
 @dataclass(frozen=True)
