@@ -21,7 +21,7 @@ from .settings import AZURE_AUDIENCE
 if TYPE_CHECKING:
     from .protocol import EntraRequest
 
-__all__ = ["PROVIDER", "error_from_response"]
+__all__ = ["NO_MATCH_CODES", "PROVIDER", "error_from_response"]
 
 PROVIDER = "entra"
 _CODE = re.compile(r"AADSTS(\d+)")
@@ -47,12 +47,12 @@ def _no_matching_credential(subject: TokenClaims | None) -> str:
 
 #: "No matching federated identity record" (70021) and its newer, more specific forms: issuer (700211), audience
 #: (700212), subject (700213) do not match, or the subject differs only in case (7002137, 7002138).
-_NO_MATCH = frozenset({70021, 700211, 700212, 700213, 7002137, 7002138})
+NO_MATCH_CODES = frozenset({70021, 700211, 700212, 700213, 7002137, 7002138})
 
 
 def _hint(code: int, subject: TokenClaims | None) -> str | None:
     """The misconfiguration that usually causes AADSTS ``code``."""
-    if code in _NO_MATCH:
+    if code in NO_MATCH_CODES:
         hint = _no_matching_credential(subject)
         if subject is not None and subject.is_extended:  # the default token cannot match what Entra accepts
             return f"{_PROJECTED_TOKEN}; and {hint}"
