@@ -98,7 +98,7 @@ def test_principal_from_the_pod_token(
     assert f"principalSet://iam.googleapis.com/{POOL}/attribute.namespace/shop" in out
     assert f'issuer_uri        = "{cfke_issuer.issuer}"' in out
     assert f'allowed_audiences = ["//iam.googleapis.com/{POOL}/providers/cluster"]' in out
-    assert '"google.subject" = "assertion.sub"' in out
+    assert '"google.subject"            = "assertion.sub"' in out
     assert 'workload_identity_pool_provider_id = "cluster"' in out
 
 
