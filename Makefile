@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 
 AZURITE := $(VENV)/azurite/node_modules/.bin/azurite-blob
 NODE_CLIENTS := $(VENV)/node/node_modules
+HCL_TOOLS := $(VENV)/hcl-tools/node_modules/@cdktf/hcl-tools
 
 .PHONY: venv test lint demo bench docs clean
 
@@ -26,14 +27,23 @@ $(NODE_CLIENTS): tests/node/package.json tests/node/package-lock.json
 		npm ci --silent --no-audit --no-fund --prefix $(VENV)/node && touch $(NODE_CLIENTS); \
 	else echo "npm not found: the Node.js client tests will be skipped"; fi
 
+# hclwrite's formatter (what `terraform fmt` runs), built to WebAssembly and published on npm as @cdktf/hcl-tools:
+# the CLI tests check that the Terraform `cfke-auth gcp principal` prints is formatted. Without npm that test is
+# skipped, and says so.
+$(HCL_TOOLS):
+	@if command -v npm >/dev/null 2>&1; then \
+		npm install --silent --no-audit --no-fund --prefix $(VENV)/hcl-tools @cdktf/hcl-tools@0.21.0; \
+	else echo "npm not found: the Terraform formatting test will be skipped"; fi
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,lint,docs]'
 	touch $(STAMP)
 
-test: $(STAMP) $(AZURITE) $(NODE_CLIENTS)
+test: $(STAMP) $(AZURITE) $(NODE_CLIENTS) $(HCL_TOOLS)
 	AZURITE_BLOB=$$(test -x $(AZURITE) && echo $(AZURITE)) \
+	CFKE_HCL_TOOLS=$$(test -d $(HCL_TOOLS) && echo $(CURDIR)/$(HCL_TOOLS)) \
 	CFKE_NODE_MODULES=$$(test -d $(NODE_CLIENTS) && echo $(CURDIR)/$(NODE_CLIENTS)) $(PY) -m pytest -q -rs
 
 lint: $(STAMP)

@@ -171,25 +171,28 @@ def test_trust_policy_from_the_token(cfke_token_file: TokenFile, cfke_issuer: ob
             }
         ],
     }
-    assert f"aws iam create-open-id-connect-provider --url {issuer} --client-id-list sts.amazonaws.com" in result.stderr
+    document = json.dumps({"Url": issuer, "ClientIDList": ["sts.amazonaws.com"]})
+    assert f"aws iam create-open-id-connect-provider --cli-input-json '{document}'" in result.stderr
 
 
 def test_trust_policy_without_a_token(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("CFKE_TOKEN_FILE", str(tmp_path / "missing"))
     monkeypatch.setenv("AWS_WEB_IDENTITY_TOKEN_FILE", str(tmp_path / "missing"))
-    args = ["--account-id", "123456789012", "--cluster-id", "c-1", "--namespace", "ns", "--service-account", "sa"]
+    cluster = "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"
+    args = ["--account-id", "123456789012", "--cluster-id", cluster, "--namespace", "ns", "--service-account", "sa"]
     result = _cli("aws", "trust-policy", *args, "--audience", "sts.amazonaws.com")
     assert result.returncode == 0, result.stderr
     statement = json.loads(result.stdout)["Statement"][0]
     assert (
         statement["Principal"]["Federated"]
-        == "arn:aws:iam::123456789012:oidc-provider/api.cloudfleet.ai/v1/clusters/c-1"
+        == f"arn:aws:iam::123456789012:oidc-provider/api.cloudfleet.ai/v1/clusters/{cluster}"
     )
     assert (
-        statement["Condition"]["StringEquals"]["api.cloudfleet.ai/v1/clusters/c-1:sub"] == "system:serviceaccount:ns:sa"
+        statement["Condition"]["StringEquals"][f"api.cloudfleet.ai/v1/clusters/{cluster}:sub"]
+        == "system:serviceaccount:ns:sa"
     )
-    missing = _cli("aws", "trust-policy", "--account-id", "123456789012", "--cluster-id", "c-1")
-    assert missing.returncode == 1
+    missing = _cli("aws", "trust-policy", "--account-id", "123456789012", "--cluster-id", cluster)
+    assert missing.returncode == 2
     assert "does not exist" in missing.stderr
 
 

@@ -98,7 +98,7 @@ def test_principal_from_the_pod_token(
     assert f"principalSet://iam.googleapis.com/{POOL}/attribute.namespace/shop" in out
     assert f'issuer_uri        = "{cfke_issuer.issuer}"' in out
     assert f'allowed_audiences = ["//iam.googleapis.com/{POOL}/providers/cluster"]' in out
-    assert '"google.subject" = "assertion.sub"' in out
+    assert '"google.subject"            = "assertion.sub"' in out
     assert 'workload_identity_pool_provider_id = "cluster"' in out
 
 
@@ -107,12 +107,13 @@ def test_principal_without_a_token_from_the_arguments(
 ) -> None:
     monkeypatch.setenv("CFKE_TOKEN_FILE", str(tmp_path / "absent"))
     args = ["gcp", "principal", "--pool", "cfke", "--provider", "cfke", "--project-number", "123456789012"]
-    assert main([*args, "--namespace", "shop", "--service-account", "api"]) == 0
+    cluster = "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"
+    assert main([*args, "--namespace", "shop", "--service-account", "api", "--cluster-id", cluster]) == 0
     out = capsys.readouterr().out
     assert "subject/system:serviceaccount:shop:api" in out
-    assert "https://api.cloudfleet.ai/v1/clusters/CLUSTER_ID" in out
+    assert f'issuer_uri        = "https://api.cloudfleet.ai/v1/clusters/{cluster}"' in out
 
-    assert main([*args, "--namespace", "shop"]) == 1  # the service account must come from the (missing) token
+    assert main([*args, "--namespace", "shop", "--cluster-id", cluster]) == 2  # no token to take the account from
     assert "absent" in capsys.readouterr().err
 
 

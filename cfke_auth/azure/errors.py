@@ -21,7 +21,7 @@ from .settings import AZURE_AUDIENCE
 if TYPE_CHECKING:
     from .protocol import EntraRequest
 
-__all__ = ["PROVIDER", "error_from_response"]
+__all__ = ["NO_MATCH_CODES", "PROVIDER", "error_from_response"]
 
 PROVIDER = "entra"
 _CODE = re.compile(r"AADSTS(\d+)")
@@ -34,33 +34,54 @@ _PROJECTED_TOKEN = (
 )
 
 
-def _no_matching_credential(subject: TokenClaims | None) -> str:
-    if subject is None:
-        token = "the pod token's iss, sub and aud"
-    else:
-        token = f"iss={subject.issuer!r}, sub={subject.subject!r}, aud={', '.join(subject.audiences)!r}"
+#: "No matching federated identity record" (70021) and its newer, more specific forms: issuer (700211), audience
+#: (700212), subject (700213) do not match, or the subject differs only in case (7002137, 7002138).
+NO_MATCH_CODES = frozenset({70021, 700211, 700212, 700213, 7002137, 7002138})
+#: Which of the presented token's values the specific no-match codes name as the one that differs.
+_MISMATCHED = {700211: "issuer", 700212: "audience", 700213: "subject", 7002137: "subject", 7002138: "subject"}
+
+
+def _must_hold(claims: TokenClaims) -> str:
     return (
-        f"no federated identity credential on the app or managed identity matches {token}; create one whose issuer, "
-        "subject and audience equal these exactly (`cfke-auth azure federated-credential` prints the az command)"
+        f"the credential on the app or managed identity must hold issuer {claims.issuer!r}, subject "
+        f"{claims.subject!r} and audience {AZURE_AUDIENCE!r} exactly (`cfke-auth azure federated-credential` prints "
+        "the az command)"
     )
 
 
-#: "No matching federated identity record" (70021) and its newer, more specific forms: issuer (700211), audience
-#: (700212), subject (700213) do not match, or the subject differs only in case (7002137, 7002138).
-_NO_MATCH = frozenset({70021, 700211, 700212, 700213, 7002137, 7002138})
+def _no_matching_credential(code: int, claims: TokenClaims | None) -> str:
+    """What the federated identity credential must hold, exactly: the presented token's issuer, subject and audience.
+
+    For the default (extended) token, its own audience is the issuer URL and Entra ID refuses its lifetime anyway:
+    the credential must hold ``api://AzureADTokenExchange`` and the pod must present a projected token with it."""
+    if claims is None:
+        return (
+            "the presented assertion is not a JWT, so no federated identity credential can match it: "
+            "AZURE_FEDERATED_TOKEN_FILE must name the pod's projected service-account token"
+        )
+    audiences = ", ".join(claims.audiences) or "(none)"
+    presented = f"issuer {claims.issuer!r}, subject {claims.subject!r}, audience {audiences!r}"
+    which = _MISMATCHED.get(code)
+    if which is None:
+        head = "no federated identity credential matches the presented token"
+    else:
+        head = f"no federated identity credential has the presented token's {which}"
+    if code in (7002137, 7002138):
+        head += " (Entra ID compares the subject case-sensitively)"
+    hint = f"{head} ({presented}); {_must_hold(claims)}"
+    if claims.is_extended:  # the default token cannot match what Entra accepts, whatever the credential holds
+        return f"{_PROJECTED_TOKEN}; and {hint}"
+    if AZURE_AUDIENCE not in claims.audiences:
+        hint += f"; the token's audience must be {AZURE_AUDIENCE}: set it on the projected token volume"
+    return hint
 
 
 def _hint(code: int, subject: TokenClaims | None) -> str | None:
     """The misconfiguration that usually causes AADSTS ``code``."""
-    if code in _NO_MATCH:
-        hint = _no_matching_credential(subject)
-        if subject is not None and subject.is_extended:  # the default token cannot match what Entra accepts
-            return f"{_PROJECTED_TOKEN}; and {hint}"
-        if subject is not None and AZURE_AUDIENCE not in subject.audiences:
-            hint += f"; the usual audience is {AZURE_AUDIENCE}: set it on the projected token volume"
-        return hint
+    if code in NO_MATCH_CODES:
+        return _no_matching_credential(code, subject)
     if code == 70023:
-        return _PROJECTED_TOKEN
+        return f"{_PROJECTED_TOKEN}; {_must_hold(subject)}" if subject is not None else _PROJECTED_TOKEN
     if code == 700024:
         return "the pod token is expired or not yet valid: check the node clock and that the kubelet rotates the file"
     if code == 700016:

@@ -10,21 +10,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from typing import Any
 
-from .._errors import ConfigurationError
+from .._claims import TokenClaims
+from .._errors import ConfigurationError, TokenError
 from .._protocol import claims_of
 from .._source import TokenSource, resolve_token_path
 from ..aws.cache import CredentialCache, cache_key
-from ..aws.policy import create_provider_command, issuer_for_cluster, trust_policy
+from ..aws.policy import trust_policy
 from ..aws.protocol import StsCredentials, format_expiration
 from ..aws.refresh import exchange_once
 from ..aws.settings import AwsSettings, resolve
+from ._common import add_identity_arguments, add_issuer_arguments, add_token_path, workload
 from ._format import print_json, relative
 
 DEFAULT_AUDIENCE = "sts.amazonaws.com"
+TOKEN_VARIABLE = "AWS_WEB_IDENTITY_TOKEN_FILE"
 
 
 def register(commands: Any) -> None:
@@ -51,17 +55,19 @@ def register(commands: Any) -> None:
     policy = sub.add_parser(
         "trust-policy",
         help="print the IAM role trust policy admitting this pod's service account",
-        description="Print the trust policy (JSON, on stdout) and the command creating the OIDC provider (stderr). "
-        "Cluster, namespace and service account come from the pod's token unless given.",
+        description="Print the role trust policy (JSON, on stdout) and the AWS CLI command registering the "
+        "cluster's issuer as an IAM OIDC provider (on stderr; it works with AWS CLI v1 and v2). Issuer, namespace "
+        "and service account come from the pod's token unless given; with all three given no token is read.",
     )
     policy.add_argument("--account-id", required=True, help="12-digit AWS account id owning the role")
-    policy.add_argument("--cluster-id", help="CFKE cluster id (default: from the token's issuer)")
-    policy.add_argument("--namespace", help="Kubernetes namespace (default: the token's)")
-    policy.add_argument("--service-account", help="service account name (default: the token's)")
+    add_issuer_arguments(policy)
+    add_identity_arguments(policy)
     policy.add_argument(
-        "--audience", help=f"token audience to require (default: the token's first, else {DEFAULT_AUDIENCE})"
+        "--audience",
+        help=f"token audience to require (default: the token's first audience when there is a token, else "
+        f"{DEFAULT_AUDIENCE})",
     )
-    policy.add_argument("--token-path", help="token file (default: $AWS_WEB_IDENTITY_TOKEN_FILE, $CFKE_TOKEN_FILE)")
+    add_token_path(policy, "$AWS_WEB_IDENTITY_TOKEN_FILE, $CFKE_TOKEN_FILE, then the projected path")
     policy.set_defaults(func=_trust_policy)
 
 
@@ -217,24 +223,30 @@ def _whoami(args: argparse.Namespace) -> int:
     return 0
 
 
+def create_provider_command(issuer: str, audience: str) -> str:
+    """``aws iam create-open-id-connect-provider`` for ``issuer``, in a form AWS CLI v1 and v2 both run: the URL goes
+    inside ``--cli-input-json``, since v1 fetches any parameter value starting with ``https://`` as a document."""
+    document = json.dumps({"Url": issuer, "ClientIDList": [audience]})
+    return f"aws iam create-open-id-connect-provider --cli-input-json {shlex.quote(document)}"
+
+
+def _readable_claims(args: argparse.Namespace) -> TokenClaims | None:
+    """The pod token's claims when there is a readable token (off-cluster there is none, and none is needed)."""
+    try:
+        return TokenSource(resolve_token_path(args.token_path, TOKEN_VARIABLE)).claims()
+    except TokenError:
+        return None
+
+
 def _trust_policy(args: argparse.Namespace) -> int:
-    given = (args.cluster_id, args.namespace, args.service_account, args.audience)
-    if all(given):  # everything on the command line: no token needed (for use outside the cluster)
-        issuer, namespace, service_account, audience = issuer_for_cluster(args.cluster_id), *given[1:]
-    else:
-        claims = TokenSource(resolve_token_path(args.token_path, "AWS_WEB_IDENTITY_TOKEN_FILE")).claims()
-        issuer = issuer_for_cluster(args.cluster_id) if args.cluster_id else claims.issuer
-        namespace = args.namespace or claims.namespace
-        service_account = args.service_account or claims.service_account
-        audience = args.audience or (claims.audiences[0] if claims.audiences else DEFAULT_AUDIENCE)
-    if not namespace or not service_account:
-        raise ConfigurationError(
-            "the token names no namespace or service account: pass --namespace and --service-account"
-        )
-    print_json(trust_policy(args.account_id, issuer, audience, namespace, service_account))
+    who = workload(args, TOKEN_VARIABLE, need_issuer=True)
+    assert who.issuer is not None  # need_issuer
+    claims = who.claims or (None if args.audience else _readable_claims(args))
+    audience = args.audience or (claims.audiences[0] if claims and claims.audiences else DEFAULT_AUDIENCE)
+    print_json(trust_policy(args.account_id, who.issuer, audience, who.namespace, who.service_account))
     print(
         "# Once per account and cluster, register the cluster's issuer as an OIDC identity provider:\n"
-        f"{create_provider_command(issuer, audience)}",
+        f"{create_provider_command(who.issuer, audience)}",
         file=sys.stderr,
     )
     return 0

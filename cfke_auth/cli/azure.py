@@ -14,11 +14,12 @@ import re
 import shlex
 from typing import Any
 
-from .._claims import service_account_subject
-from .._errors import ConfigurationError, TokenError
-from .._source import TokenSource, resolve_token_path
+from .._errors import ConfigurationError
 from ..azure.settings import AZURE_AUDIENCE
+from ._common import add_identity_arguments, add_issuer_arguments, add_token_path, workload
 
+TOKEN_VARIABLE = "AZURE_FEDERATED_TOKEN_FILE"
+TOKEN_DEFAULT = "$AZURE_FEDERATED_TOKEN_FILE, $CFKE_TOKEN_FILE, then the projected path"
 TOKEN_DIR = "/var/run/secrets/azure/tokens"
 TOKEN_NAME = "azure-identity-token"
 
@@ -40,14 +41,9 @@ def register(commands: Any) -> None:
     target.add_argument("--app-id", help="app registration's application (client) id or object id")
     fic.add_argument("--resource-group", help="resource group of the managed identity")
     fic.add_argument("--name", help="name of the federated credential (default: cfke-NAMESPACE-SERVICEACCOUNT)")
-    fic.add_argument("--namespace", help="Kubernetes namespace (default: the token's)")
-    fic.add_argument("--service-account", help="service account (default: the token's)")
-    fic.add_argument("--issuer", help="cluster issuer URL (default: the token's iss)")
-    fic.add_argument(
-        "--path",
-        help="token file to read them from (default: $AZURE_FEDERATED_TOKEN_FILE, $CFKE_TOKEN_FILE, then the "
-        "service-account token)",
-    )
+    add_identity_arguments(fic)
+    add_issuer_arguments(fic)
+    add_token_path(fic, TOKEN_DEFAULT)
     fic.set_defaults(func=run_federated_credential)
 
     vol = sub.add_parser(
@@ -56,28 +52,21 @@ def register(commands: Any) -> None:
         description="Print the pod-spec snippet: a projected serviceAccountToken volume with audience "
         f"{AZURE_AUDIENCE}, its mount, and the AZURE_* variables cfke-auth and azure-identity read.",
     )
-    vol.add_argument("--service-account", default="default", help="serviceAccountName of the pod")
-    vol.add_argument("--client-id", default=os.environ.get("AZURE_CLIENT_ID") or "<client-id>")
-    vol.add_argument("--tenant-id", default=os.environ.get("AZURE_TENANT_ID") or "<tenant-id>")
-    vol.set_defaults(func=run_token_volume)
-
-
-def _issuer_and_subject(args: argparse.Namespace) -> tuple[str, str, str, str]:
-    """Issuer, subject, namespace and service account: flags first, the pod token for the rest."""
-    namespace, service_account, issuer = args.namespace, args.service_account, args.issuer
-    if not (namespace and service_account and issuer):
-        try:
-            claims = TokenSource(resolve_token_path(args.path, "AZURE_FEDERATED_TOKEN_FILE")).claims()
-        except TokenError as exc:
-            raise ConfigurationError(f"{exc}; outside a pod pass --issuer, --namespace and --service-account") from None
-        issuer = issuer or claims.issuer
-        namespace = namespace or claims.namespace
-        service_account = service_account or claims.service_account
-    if not (namespace and service_account):
-        raise ConfigurationError(
-            "the token names no namespace or service account: pass --namespace and --service-account"
-        )
-    return issuer, service_account_subject(namespace, service_account), namespace, service_account
+    vol.add_argument(
+        "--service-account", metavar="NAME", help="serviceAccountName of the pod (default: the token's service account)"
+    )
+    vol.add_argument(
+        "--client-id",
+        default=os.environ.get("AZURE_CLIENT_ID") or "<client-id>",
+        help="the managed identity's or app registration's client id (default: $AZURE_CLIENT_ID)",
+    )
+    vol.add_argument(
+        "--tenant-id",
+        default=os.environ.get("AZURE_TENANT_ID") or "<tenant-id>",
+        help="the Entra ID tenant id (default: $AZURE_TENANT_ID)",
+    )
+    add_token_path(vol, TOKEN_DEFAULT)
+    vol.set_defaults(func=run_token_volume, namespace=None)
 
 
 def _credential_name(args: argparse.Namespace, namespace: str, service_account: str) -> str:
@@ -90,8 +79,10 @@ def _credential_name(args: argparse.Namespace, namespace: str, service_account: 
 def run_federated_credential(args: argparse.Namespace) -> int:
     if args.identity_name and not args.resource_group:
         raise ConfigurationError("--identity-name needs --resource-group")
-    issuer, subject, namespace, service_account = _issuer_and_subject(args)
-    name = _credential_name(args, namespace, service_account)
+    who = workload(args, TOKEN_VARIABLE, need_issuer=True)
+    issuer, subject = who.issuer, who.subject
+    assert issuer is not None  # need_issuer
+    name = _credential_name(args, who.namespace, who.service_account)
     if args.identity_name:
         head = "az identity federated-credential create"
         options = [
@@ -112,9 +103,10 @@ def run_federated_credential(args: argparse.Namespace) -> int:
 
 
 def run_token_volume(args: argparse.Namespace) -> int:
+    service_account = args.service_account or workload(args, TOKEN_VARIABLE, need_issuer=False).service_account
     print(f"""\
 # pod spec (spec.template.spec of a Deployment): the token Entra ID accepts, and where cfke-auth finds it
-serviceAccountName: {args.service_account}
+serviceAccountName: {service_account}
 containers:
   - name: app
     env:

@@ -8,16 +8,17 @@ import os
 import sys
 from typing import Any
 
-from .._claims import TokenClaims, service_account_subject
-from .._errors import ConfigurationError, TokenError
+from .._errors import ConfigurationError
 from .._http import check_endpoint
-from .._source import TokenSource, resolve_token_path
+from .._source import resolve_token_path
 from ..gcp.cred_config import cred_config
 from ..gcp.names import WorkloadProvider, parse_provider, service_account_email
 from ..gcp.settings import DEFAULT_IAM_URL, DEFAULT_STS_URL, check_lifetime
 from ..gcp.terraform import terraform
+from ._common import add_identity_arguments, add_issuer_arguments, add_token_path, workload
 
-PLACEHOLDER_ISSUER = "https://api.cloudfleet.ai/v1/clusters/CLUSTER_ID"
+#: A provider ID standing in when only the pool matters (the members name no provider).
+_POOL_ONLY = "pool-only"
 
 
 def register(commands: Any) -> None:
@@ -27,16 +28,11 @@ def register(commands: Any) -> None:
         description="Google Cloud: the credential configuration file other processes load, and the IAM principal "
         "of this pod with Terraform for the pool and provider.",
     )
-    naming = argparse.ArgumentParser(add_help=False)
-    naming.add_argument("--pool", required=True, help="workload identity pool ID or resource name")
-    naming.add_argument("--provider", required=True, help="provider ID, resource name or audience")
-    naming.add_argument("--project-number", help="the project NUMBER (not the ID), unless the names carry it")
-    naming.add_argument("--token-path", help="token file (default: $CFKE_TOKEN_FILE, then the projected path)")
     sub = gcp.add_subparsers(title="subcommands", metavar="SUBCOMMAND", required=True)
 
     config = sub.add_parser(
         "cred-config",
-        parents=[naming],
+        parents=[_naming(provider_required=True)],
         help="write the external_account configuration for GOOGLE_APPLICATION_CREDENTIALS",
         description="Write the external_account credential configuration google-auth, gcloud and the other "
         "Google client libraries load, sourcing the token from the pod's token file.",
@@ -61,14 +57,30 @@ def register(commands: Any) -> None:
 
     principal = sub.add_parser(
         "principal",
-        parents=[naming],
+        parents=[_naming(provider_required=False)],
         help="print the IAM member for this pod's identity, and Terraform for the pool and provider",
-        description="Print the principal:// member of a Kubernetes service account (from the pod's token unless "
-        "given), the namespace-wide principalSet:// member, and Terraform for the pool and provider.",
+        description="Print the principal:// member of a Kubernetes service account and the namespace-wide "
+        "principalSet:// member (they name the pool, not the provider), and with --provider the Terraform for the "
+        "pool and a provider trusting the cluster's issuer. Namespace, service account and issuer come from the "
+        "pod's token unless given; with all of them given no token is read.",
     )
-    principal.add_argument("--namespace", help="Kubernetes namespace (default: the token's)")
-    principal.add_argument("--service-account", help="Kubernetes service account name (default: the token's)")
+    add_identity_arguments(principal)
+    add_issuer_arguments(principal)
     principal.set_defaults(func=run_principal)
+
+
+def _naming(*, provider_required: bool) -> argparse.ArgumentParser:
+    """The arguments naming the pool and provider, and the token file; shared by the subcommands."""
+    naming = argparse.ArgumentParser(add_help=False)
+    naming.add_argument("--pool", required=True, help="workload identity pool ID or resource name")
+    naming.add_argument(
+        "--provider",
+        required=provider_required,
+        help="provider ID, resource name or audience" + ("" if provider_required else " (for the Terraform)"),
+    )
+    naming.add_argument("--project-number", help="the project NUMBER (not the ID), unless the names carry it")
+    add_token_path(naming, "$CFKE_TOKEN_FILE, then the projected path")
+    return naming
 
 
 def _provider(args: argparse.Namespace) -> WorkloadProvider:
@@ -104,24 +116,18 @@ def run_cred_config(args: argparse.Namespace) -> int:
 
 
 def run_principal(args: argparse.Namespace) -> int:
-    provider = _provider(args)
-    try:
-        claims: TokenClaims | None = TokenSource(args.token_path).claims()
-    except TokenError:
-        if not (args.namespace and args.service_account):
-            raise
-        claims = None  # everything needed was given; the issuer stays a placeholder
-    namespace = args.namespace or (claims and claims.namespace)
-    account = args.service_account or (claims and claims.service_account)
-    issuer = claims.issuer if claims else PLACEHOLDER_ISSUER
-    if not (namespace and account):
-        raise ConfigurationError(
-            "the token names no namespace or service account: pass --namespace and --service-account"
-        )
-    member = provider.principal(service_account_subject(namespace, account))
-    print(f"member for {namespace}/{account}:\n  {member}")
-    print(f"member for every service account in namespace {namespace}:")
-    print(f"  {provider.principal_set('namespace', namespace)}")
-    print(f"\n# Terraform (issuer {issuer})\n")
-    print(terraform(provider, issuer, member), end="")
+    # A member names the pool only: without --provider, any valid provider ID completes the name (the pool itself
+    # when it is a provider's resource name) and no Terraform is printed.
+    provider_name: str | None = args.provider or (args.pool if "/providers/" in args.pool else None)
+    provider = parse_provider(args.pool, provider_name or _POOL_ONLY, args.project_number)
+    who = workload(args, None, need_issuer=provider_name is not None)
+    member = provider.principal(who.subject)
+    print(f"member for {who.namespace}/{who.service_account}:\n  {member}")
+    print(f"member for every service account in namespace {who.namespace}:")
+    print(f"  {provider.principal_set('namespace', who.namespace)}")
+    if provider_name is not None and who.issuer is not None:
+        print(f"\n# Terraform (issuer {who.issuer})\n")
+        print(terraform(provider, who.issuer, member), end="")
+    else:
+        print("\n# pass --provider for the Terraform of the pool and its provider", file=sys.stderr)
     return 0

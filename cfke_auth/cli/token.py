@@ -7,7 +7,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .._claims import TokenClaims
+from .._errors import ConfigurationError
 from .._source import TokenSource
+from ._common import add_token_path
 from ._format import print_json, relative
 
 
@@ -15,14 +17,14 @@ def register(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
         "token", help="decode the pod's service-account token", description=__doc__
     )
-    parser.add_argument("--path", help="token file (default: $CFKE_TOKEN_FILE, then the projected path)")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    add_token_path(parser, "$CFKE_TOKEN_FILE, then the projected path")
+    parser.add_argument("--json", action="store_true", help="machine-readable output (errors too)")
     parser.add_argument(
         "--verify",
         action="store_true",
         help="also check the signature against the issuer's published keys (fetches its discovery document)",
     )
-    parser.add_argument("--audience", help="with --verify: require this audience")
+    parser.add_argument("--audience", help="with --verify: also require this audience")
     parser.set_defaults(func=run)
 
 
@@ -41,7 +43,9 @@ def _report(claims: TokenClaims, path: str, now: datetime) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    source = TokenSource(args.path)
+    if args.audience and not args.verify:
+        raise ConfigurationError("--audience is checked only with --verify: pass both")
+    source = TokenSource(args.token_path)
     claims = source.claims()
     now = datetime.now(timezone.utc)
     verified = None

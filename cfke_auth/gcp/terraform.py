@@ -20,7 +20,9 @@ ATTRIBUTE_MAPPING = {
 
 def terraform(provider: WorkloadProvider, issuer: str, member: str) -> str:
     """HCL for the pool, the provider trusting ``issuer``, and ``member`` reading one example bucket."""
-    mapping = "\n".join(f'    "{key}" = "{value}"' for key, value in ATTRIBUTE_MAPPING.items())
+    entries = {f'"{key}"': value for key, value in ATTRIBUTE_MAPPING.items()}
+    width = max(map(len, entries))  # `terraform fmt` aligns the `=` of a map's entries
+    mapping = "\n".join(f'    {key:<{width}} = "{value}"' for key, value in entries.items())
     return f"""\
 resource "google_iam_workload_identity_pool" "cfke" {{
   project                   = "{provider.project_number}"
