@@ -15,9 +15,16 @@ from typing import Any, NamedTuple
 
 from ._errors import TokenError
 
-__all__ = ["TokenClaims", "decode_claims", "service_account_subject"]
+__all__ = ["CFKE_ISSUER_PREFIX", "TokenClaims", "decode_claims", "issuer_for_cluster", "service_account_subject"]
 
 _CLUSTERS_PATH = "/v1/clusters/"
+#: What every CFKE cluster's issuer URL starts with; the cluster id follows.
+CFKE_ISSUER_PREFIX = "https://api.cloudfleet.ai/v1/clusters/"
+
+
+def issuer_for_cluster(cluster_id: str) -> str:
+    """The OIDC issuer URL of a CFKE cluster."""
+    return f"{CFKE_ISSUER_PREFIX}{cluster_id}"
 
 
 def service_account_subject(namespace: str, service_account: str) -> str:

@@ -3,28 +3,22 @@ one service account. Pure functions, shared by the ``aws trust-policy`` command 
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
 from typing import Any
 
 from .._claims import service_account_subject
 from .._errors import ConfigurationError
 
 __all__ = [
-    "CFKE_ISSUER_PREFIX",
     "create_provider_command",
-    "issuer_for_cluster",
     "issuer_host_path",
     "oidc_provider_arn",
     "trust_policy",
 ]
 
-CFKE_ISSUER_PREFIX = "https://api.cloudfleet.ai/v1/clusters/"
 _ACCOUNT = re.compile(r"^\d{12}$")
-
-
-def issuer_for_cluster(cluster_id: str) -> str:
-    """The OIDC issuer URL of a CFKE cluster."""
-    return f"{CFKE_ISSUER_PREFIX}{cluster_id}"
 
 
 def issuer_host_path(issuer: str) -> str:
@@ -63,5 +57,8 @@ def trust_policy(account_id: str, issuer: str, audience: str, namespace: str, se
 
 
 def create_provider_command(issuer: str, audience: str) -> str:
-    """The AWS CLI command registering the cluster's issuer as an IAM OIDC identity provider (once per account)."""
-    return f"aws iam create-open-id-connect-provider --url {issuer} --client-id-list {audience}"
+    """``aws iam create-open-id-connect-provider`` for ``issuer`` (once per account), in a form AWS CLI v1 and v2 both
+    run: the URL goes inside ``--cli-input-json``, since v1 fetches any parameter value starting with ``https://``
+    as a document."""
+    document = json.dumps({"Url": issuer, "ClientIDList": [audience]})
+    return f"aws iam create-open-id-connect-provider --cli-input-json {shlex.quote(document)}"

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from .._claims import TokenClaims, service_account_subject
+from .._claims import CFKE_ISSUER_PREFIX, TokenClaims, issuer_for_cluster, service_account_subject
 from .._errors import ConfigurationError, TokenError
 from .._source import TokenSource, resolve_token_path
 
@@ -52,7 +52,6 @@ def issuer_url(value: str) -> str:
 
 def cluster_issuer(value: str) -> str:
     """``--cluster-id``: a CFKE cluster's UUID, or its issuer URL; either way the issuer URL, UUID lower-cased."""
-    from ..aws.policy import CFKE_ISSUER_PREFIX, issuer_for_cluster  # on use: `cfke-auth token` needs no AWS module
 
     cluster = value.strip().removeprefix(CFKE_ISSUER_PREFIX).rstrip("/")
     if not _UUID.fullmatch(cluster):

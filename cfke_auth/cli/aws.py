@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 import time
 from typing import Any
@@ -20,7 +19,7 @@ from .._errors import ConfigurationError, TokenError
 from .._protocol import claims_of
 from .._source import TokenSource, resolve_token_path
 from ..aws.cache import CredentialCache, cache_key
-from ..aws.policy import trust_policy
+from ..aws.policy import create_provider_command, trust_policy
 from ..aws.protocol import StsCredentials, format_expiration
 from ..aws.refresh import exchange_once
 from ..aws.settings import AwsSettings, resolve
@@ -221,13 +220,6 @@ def _whoami(args: argparse.Namespace) -> int:
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
     return 0
-
-
-def create_provider_command(issuer: str, audience: str) -> str:
-    """``aws iam create-open-id-connect-provider`` for ``issuer``, in a form AWS CLI v1 and v2 both run: the URL goes
-    inside ``--cli-input-json``, since v1 fetches any parameter value starting with ``https://`` as a document."""
-    document = json.dumps({"Url": issuer, "ClientIDList": [audience]})
-    return f"aws iam create-open-id-connect-provider --cli-input-json {shlex.quote(document)}"
 
 
 def _readable_claims(args: argparse.Namespace) -> TokenClaims | None:

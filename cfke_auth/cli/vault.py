@@ -12,11 +12,10 @@ import re
 import sys
 from typing import Any
 
-from .._claims import service_account_subject
+from .._claims import issuer_for_cluster, service_account_subject
 from .._errors import ConfigurationError
 from .._http import check_endpoint
 from .._source import TokenSource
-from ..aws.policy import issuer_for_cluster
 from ..vault.settings import DEFAULT_MOUNT, check_name, check_path
 from ..vault.setup import DEFAULT_AUDIENCE, DEFAULT_MAX_TTL, DEFAULT_TTL, RoleSpec, Target, check_duration, setup_script
 
