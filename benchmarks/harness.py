@@ -28,6 +28,7 @@ __all__ = [
     "import_cost",
     "per_call_us",
     "ratio",
+    "reported",
     "settle",
 ]
 
@@ -50,6 +51,8 @@ class Goal:
         return ours <= self.limit
 
     def describe(self, unit: str) -> str:
+        if self.limit == float("inf"):
+            return "- (a figure, no goal)"
         if self.below_anchor:
             return "< anchor"
         if self.of_anchor:
@@ -70,6 +73,11 @@ def at_most(limit: float) -> Goal:
 def ratio(limit: float) -> Goal:
     """A bound on ours / anchor: reported, never failing the run."""
     return Goal(limit, of_anchor=True)
+
+
+def reported() -> Goal:
+    """No goal: a figure reported for context (a throughput beside its latencies, say)."""
+    return Goal(float("inf"))
 
 
 def fewer_than_anchor(*, strict: bool = True) -> Goal:
