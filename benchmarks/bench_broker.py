@@ -9,7 +9,6 @@ import asyncio
 import math
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import aiohttp
 from harness import Row, at_most, count, reported
 
 from cfke_auth.testing import OidcIssuer, TokenFile
-from cfke_auth.testing.aws import MotoServer
+from cfke_auth.testing.aws import AwsCli, MotoServer
 
 ROLE = "arn:aws:iam::123456789012:role/bench"
 CLIENTS = 20
@@ -140,23 +139,11 @@ def _broker_rows(moto: MotoServer, token: TokenFile, directory: Path) -> Iterato
 
 def _cli_calls(moto: MotoServer, token: TokenFile, directory: Path, *flags: str) -> int:
     """STS calls of ``CLI_RUNS`` ``aws sts get-caller-identity`` runs through ``credential_process``."""
-    aws = shutil.which("aws", path=str(Path(sys.executable).parent)) or shutil.which("aws")
-    if aws is None:
-        raise RuntimeError("the AWS CLI (PyPI awscli) is not installed")
-    process = f"{sys.executable} -m cfke_auth aws credential-process --role-arn {ROLE} --sts-endpoint-url {moto.url}"
-    config = directory / "config"
-    config.write_text(f"[default]\ncredential_process = {' '.join([process, *flags])}\nregion = us-east-1\n")
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(directory),
-        "AWS_CONFIG_FILE": str(config),
-        "AWS_SHARED_CREDENTIALS_FILE": str(directory / "none"),
-        "AWS_ENDPOINT_URL_STS": moto.url,
-        "CFKE_TOKEN_FILE": token.path,
-    }
+    process = " ".join([sys.executable, "-m", "cfke_auth", "aws", "credential-process", "--role-arn", ROLE, *flags])
+    cli = AwsCli(process, directory, endpoint_url=moto.url, token_path=token.path)
     before = moto.sts_calls
     for _ in range(CLI_RUNS):
-        subprocess.run([aws, "sts", "get-caller-identity"], env=env, check=True, capture_output=True)
+        cli.run("sts", "get-caller-identity").check_returncode()
     return moto.sts_calls - before
 
 

@@ -5,7 +5,6 @@ verifies every signature with botocore's signer and refuses as STS does."""
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from cfke_auth.aws.settings import MAX_POLICY_CHARS, RoleHop, resolve
 from cfke_auth.aws.sigv4 import sign_form_post
 from cfke_auth.cli import main
 from cfke_auth.testing import TokenFile
-from cfke_auth.testing.aws import FakeSts, MotoServer
+from cfke_auth.testing.aws import AwsCli, FakeSts, MotoServer
 
 pytestmark = [pytest.mark.usefixtures("cfke_aws_env"), pytest.mark.cfke_token(extended=True, namespace="shop")]
 
@@ -369,23 +368,13 @@ def test_credential_process_bad_chain_arguments_exit_2(
 def test_aws_cli_runs_a_chained_credential_process_against_moto(
     cfke_token_file: TokenFile, cfke_moto: MotoServer, tmp_path: Path
 ) -> None:
-    bin_dir = Path(sys.executable).parent
-    config = tmp_path / "config"
-    config.write_text(
-        "[profile vendor]\n"
-        f"credential_process = {bin_dir / 'cfke-auth'} aws credential-process --role-arn {ENTRY} "
-        f"--sts-endpoint-url {cfke_moto.url} --chain {TARGET} --external-id ext-1234 --policy-arn {READ_ONLY}\n"
-        "region = us-east-1\n"
+    process = (
+        f"{Path(sys.executable).parent / 'cfke-auth'} aws credential-process --role-arn {ENTRY} "
+        f"--chain {TARGET} --external-id ext-1234 --policy-arn {READ_ONLY}"
     )
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "AWS_WEB_IDENTITY_TOKEN_FILE"},  # else botocore's own provider
-        "AWS_CONFIG_FILE": str(config), "AWS_PROFILE": "vendor", "AWS_ENDPOINT_URL": cfke_moto.url,
-    }  # fmt: skip
+    cli = AwsCli(process, tmp_path, endpoint_url=cfke_moto.url, token_path=cfke_token_file.path)
     before = cfke_moto.assume_role_calls
-    result = subprocess.run(
-        [str(bin_dir / "aws"), "sts", "get-caller-identity", "--output", "json"],
-        capture_output=True, text=True, env=env, timeout=120, check=False,
-    )  # fmt: skip
+    result = cli.run("sts", "get-caller-identity")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["Arn"] == f"arn:aws:sts::222222222222:assumed-role/target/{SESSION}"
     assert cfke_moto.assume_role_calls == before + 1

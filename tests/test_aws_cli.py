@@ -15,7 +15,7 @@ import pytest
 
 from cfke_auth.cli import main
 from cfke_auth.testing import TokenFile
-from cfke_auth.testing.aws import FakeSts, MotoServer
+from cfke_auth.testing.aws import AwsCli, FakeSts, MotoServer
 
 pytestmark = [pytest.mark.usefixtures("cfke_aws_env"), pytest.mark.cfke_token(audience="sts.amazonaws.com")]
 
@@ -23,15 +23,12 @@ ROLE = "arn:aws:iam::123456789012:role/app"
 BIN = Path(sys.executable).parent
 
 
-def _run(*argv: str, env: dict[str, str] | None = None, unset: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``argv`` with this test's environment plus ``env`` (minus ``unset``)."""
-    environ = {**os.environ, **(env or {})}
-    environ.pop(unset or "", None)
-    return subprocess.run(argv, capture_output=True, text=True, env=environ, timeout=120, check=False)
-
-
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return _run(sys.executable, "-m", "cfke_auth", *args, env=env)
+    """``cfke-auth ARGS...`` in a process of its own, with this test's environment plus ``env``."""
+    command = [sys.executable, "-m", "cfke_auth", *args]
+    return subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=120, check=False
+    )
 
 
 def test_credential_process_prints_version_1_json(cfke_token_file: TokenFile, cfke_fake_sts: FakeSts) -> None:
@@ -112,25 +109,14 @@ def test_aws_cli_uses_credential_process_against_moto(
         ],
         check=True,
     )
-    config = tmp_path / "config"
-    config.write_text(
-        "[profile pod]\n"
-        f"credential_process = {BIN / 'cfke-auth'} aws credential-process --role-arn {ROLE} "
-        f"--sts-endpoint-url {cfke_moto.url}\n"
-        "region = us-east-1\n"
-    )
+    process = f"{BIN / 'cfke-auth'} aws credential-process --role-arn {ROLE}"
+    cli = AwsCli(process, tmp_path, endpoint_url=cfke_moto.url, token_path=cfke_token_file.path)
     before = cfke_moto.sts_calls
-    env = {"AWS_CONFIG_FILE": str(config), "AWS_PROFILE": "pod", "AWS_ENDPOINT_URL": cfke_moto.url}
-    # Without AWS_WEB_IDENTITY_TOKEN_FILE, else botocore's own web-identity provider wins (CFKE_TOKEN_FILE stays).
-    result = _run(
-        str(BIN / "aws"), "s3api", "list-buckets", "--output", "json", env=env, unset="AWS_WEB_IDENTITY_TOKEN_FILE"
-    )
+    result = cli.run("s3api", "list-buckets")
     assert result.returncode == 0, result.stderr
     assert bucket in [b["Name"] for b in json.loads(result.stdout)["Buckets"]]
     assert cfke_moto.sts_calls == before + 1
-    identity = _run(
-        str(BIN / "aws"), "sts", "get-caller-identity", "--output", "json", env=env, unset="AWS_WEB_IDENTITY_TOKEN_FILE"
-    )
+    identity = cli.run("sts", "get-caller-identity")
     assert identity.returncode == 0, identity.stderr
     assert json.loads(identity.stdout)["Arn"] == "arn:aws:sts::123456789012:assumed-role/app/default.app-7d9f8-x2x4q"
 

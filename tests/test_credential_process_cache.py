@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import stat
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from conftest import assert_no_secrets
 
 from cfke_auth.cli import main
 from cfke_auth.testing import TokenFile
-from cfke_auth.testing.aws import FakeSts, MotoServer
+from cfke_auth.testing.aws import AwsCli, FakeSts, MotoServer
 
 pytestmark = [pytest.mark.usefixtures("cfke_aws_env"), pytest.mark.cfke_token(audience="sts.amazonaws.com")]
 
@@ -147,25 +146,13 @@ def test_a_cache_that_cannot_be_written_is_no_cache(
 def test_aws_cli_runs_share_one_exchange(cfke_token_file: TokenFile, cfke_moto: MotoServer, tmp_path: Path) -> None:
     """Three ``aws sts get-caller-identity`` through ``credential_process``: one STS exchange (without the cache,
     one per run)."""
-    aws = shutil.which("aws", path=str(Path(sys.executable).parent)) or shutil.which("aws")
-    if aws is None:
+    process = f"{sys.executable} -m cfke_auth aws credential-process --role-arn {ROLE}"
+    cli = AwsCli(process, tmp_path, endpoint_url=cfke_moto.url, token_path=cfke_token_file.path)
+    if cli.binary is None:
         pytest.skip("the AWS CLI (PyPI awscli, in the test extra) is not installed")
-    process = (
-        f"{sys.executable} -m cfke_auth aws credential-process --role-arn {ROLE} --sts-endpoint-url {cfke_moto.url}"
-    )
-    config = tmp_path / "config"
-    config.write_text(f"[default]\ncredential_process = {process}\nregion = us-east-1\n")
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp_path),
-        "AWS_CONFIG_FILE": str(config),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
-        "AWS_ENDPOINT_URL_STS": cfke_moto.url,
-        "CFKE_TOKEN_FILE": cfke_token_file.path,
-    }
     before = cfke_moto.sts_calls
     for _ in range(3):
-        done = subprocess.run([aws, "sts", "get-caller-identity"], env=env, capture_output=True, text=True, check=False)
+        done = cli.run("sts", "get-caller-identity")
         assert done.returncode == 0 and json.loads(done.stdout)["Account"] == "123456789012", done.stderr
     assert cfke_moto.sts_calls - before == 1
     assert len(list((tmp_path / ".cache" / "cfke-auth").glob("aws-*.json"))) == 1

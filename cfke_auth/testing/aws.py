@@ -13,14 +13,19 @@ from __future__ import annotations
 import calendar
 import hmac
 import io
+import os
 import re
 import secrets
+import shutil
 import string
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -374,3 +379,33 @@ class MotoServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class AwsCli:
+    """The real AWS CLI (PyPI ``awscli``) with a profile whose keys come from ``credential_process``, talking to
+    ``endpoint_url`` (moto's server, say) for every service, with ``directory`` as its home and nothing of the
+    caller's AWS configuration. ``binary`` is None when the CLI is not installed (tests skip)."""
+
+    def __init__(
+        self, credential_process: str, directory: str | os.PathLike[str], *, endpoint_url: str, token_path: str
+    ) -> None:
+        here = Path(sys.executable).parent
+        self.binary = shutil.which("aws", path=str(here)) or shutil.which("aws")
+        home = Path(directory)
+        config = home / "config"
+        config.write_text(f"[default]\ncredential_process = {credential_process}\nregion = us-east-1\n")
+        self.env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": str(home),
+            "AWS_CONFIG_FILE": str(config),
+            "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-credentials"),
+            "AWS_ENDPOINT_URL": endpoint_url,
+            "CFKE_TOKEN_FILE": token_path,  # not AWS_WEB_IDENTITY_TOKEN_FILE: botocore's own provider would win
+        }
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``aws ARGS...``, its output as text (JSON output asked for)."""
+        if self.binary is None:
+            raise RuntimeError("the AWS CLI (PyPI awscli) is not installed")
+        command = [self.binary, *args, "--output", "json"]
+        return subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=120, check=False)  # noqa: S603 - the test kit runs the installed CLI
