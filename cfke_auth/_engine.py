@@ -220,6 +220,12 @@ class RefreshingCredential(Generic[T]):
         return state.expires_at if state else None
 
     @property
+    def last_error(self) -> BaseException | None:
+        """The error of the last attempt, while no later one has succeeded (None otherwise): for metrics and
+        diagnostics, such as a refresh that failed in the background while the held value is still served."""
+        return self._last_error
+
+    @property
     def attempts(self) -> int:
         """How many exchanges this credential has started: for tests and diagnostics."""
         return self._attempts

@@ -105,7 +105,7 @@ async def test_readiness_needs_five_minutes_and_a_failed_refresh_is_counted(
 
                 async def counted() -> bool:
                     page = (await client.get(f"{broker.urls[0]}/metrics")).text
-                    return 'cfke_broker_exchange_failures_total{code="background",provider="aws"}' in page
+                    return 'cfke_broker_exchange_failures_total{code="ServiceUnavailable",provider="aws"}' in page
 
                 await _until(counted)
                 assert (await _aws(client, broker)).status_code == 200  # still valid: still served

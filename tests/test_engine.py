@@ -239,11 +239,13 @@ def test_outage_while_valid_serves_every_caller_and_backs_off(fake: FakeExchange
     attempts = fake.calls - 1
     assert _attempts_on_schedule(seconds, 1.0) <= attempts <= _attempts_on_schedule(seconds, 0.5)
     assert attempts < seconds / 20  # the schedule, not one per caller
+    assert isinstance(cred.last_error, ExchangeError) and cred.last_error.code == "Boom"  # the failures behind
     fake.failing = False
     manual.advance(60)
     cred.get()
     assert cred.settle()
     assert cred.get() != "value-1"  # recovered at the next scheduled try
+    assert cred.last_error is None
 
 
 def test_a_refusal_that_cannot_heal_backs_off_to_the_cap_at_once(fake: FakeExchange, manual: ManualClock) -> None:

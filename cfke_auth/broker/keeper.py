@@ -138,8 +138,10 @@ class Keeper(Generic[T]):
                 until,
                 expires - time.time(),
             )
-        if ended > issued:
-            self._metrics.failures.labels(self.provider, code or "background").inc(ended - issued)
+        if ended > issued:  # the code a caller saw, else the engine's last error (a refresh behind the served value)
+            last = self.credential.last_error
+            code = code or (error_code(last) if last is not None else "unknown")
+            self._metrics.failures.labels(self.provider, code).inc(ended - issued)
 
 
 class Keepers(Generic[K, T]):
