@@ -178,6 +178,14 @@ class _AsyncResponseStream(httpx.AsyncByteStream):
 PoolKey = tuple[ProxyUrl | None, bool]  # (proxy, https)
 
 
+def _route(proxies: ProxyConfig, url: httpx.URL) -> tuple[PoolKey, ProxyUrl | None, bool]:
+    """Which pool serves ``url``, through which proxy (None: directly), and whether it needs a TLS context (an
+    https target, or an https proxy)."""
+    proxy = proxies.proxy_for(url)
+    https = url.scheme == "https"
+    return (proxy, https), proxy, https or (proxy is not None and proxy.url.startswith("https:"))
+
+
 class Transport(httpx.BaseTransport):
     """A sync transport routing each request through the proxy ``proxies`` names for it, or directly, with TLS
     verified against the context ``ssl_context()`` builds (called on the first https request or https proxy).
@@ -191,11 +199,9 @@ class Transport(httpx.BaseTransport):
         self._pools: dict[PoolKey, httpcore.ConnectionPool] = {}
 
     def _pool(self, url: httpx.URL) -> httpcore.ConnectionPool:
-        proxy = self._proxies.proxy_for(url)
-        key = (proxy, url.scheme == "https")
+        key, proxy, tls = _route(self._proxies, url)
         pool = self._pools.get(key)
         if pool is None:
-            tls = url.scheme == "https" or (proxy is not None and proxy.url.startswith("https:"))
             context = self._ssl_context() if tls else None
             pool = self._pools.setdefault(
                 key,
@@ -232,11 +238,9 @@ class AsyncTransport(httpx.AsyncBaseTransport):
     async def _pool(self, url: httpx.URL) -> httpcore.AsyncConnectionPool:
         import asyncio
 
-        proxy = self._proxies.proxy_for(url)
-        key = (proxy, url.scheme == "https")
+        key, proxy, tls = _route(self._proxies, url)
         pool = self._pools.get(key)
         if pool is None:
-            tls = url.scheme == "https" or (proxy is not None and proxy.url.startswith("https:"))
             context = await asyncio.to_thread(self._ssl_context) if tls else None
             pool = self._pools.setdefault(
                 key,
