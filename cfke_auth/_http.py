@@ -149,12 +149,15 @@ class _SyncTransports:
 _sync_transports = _SyncTransports()
 
 
-class _Decoder:
-    """The body's ``Content-Encoding`` undone with a bound: a gzip bomb stops at the cap, never in memory."""
+class _Body:
+    """An answer's body as it streams in: its ``Content-Encoding`` undone with a bound, gathered up to ``cap``
+    decoded bytes, so neither a huge answer nor a gzip bomb is ever held in memory past the cap."""
 
-    def __init__(self, encoding: str, request: httpx.Request, provider: str) -> None:
+    def __init__(self, response: httpx.Response, request: httpx.Request, provider: str, cap: int) -> None:
         self._provider = provider
-        encoding = encoding.strip().lower()
+        self._cap = cap
+        self._bytes = bytearray()
+        encoding = response.headers.get("content-encoding", "").strip().lower()
         if encoding in ("", "identity"):
             self._zlib = None
         elif encoding in ("gzip", "x-gzip", "deflate"):
@@ -168,29 +171,26 @@ class _Decoder:
                 retryable=True,
             )
 
-    def decode(self, data: bytes, room: int) -> bytes:
-        """``data`` decoded, at most ``room + 1`` bytes of it (one more than fits tells the cap was passed)."""
+    def add(self, data: bytes) -> bool:
+        """Take the next raw chunk; False once the body is past the cap (stop reading)."""
+        room = self._cap - len(self._bytes) + 1  # one byte more than fits tells the cap was passed
         if self._zlib is None:
-            return data[: room + 1]
-        try:
-            return self._zlib.decompress(data, room + 1)
-        except zlib.error:
-            raise ExchangeError(
-                "the answer's compressed body is corrupt",
-                provider=self._provider,
-                code="malformed-response",
-                retryable=True,
-            ) from None
+            self._bytes += data[:room]
+        else:
+            try:
+                self._bytes += self._zlib.decompress(data, room)
+            except zlib.error:
+                raise ExchangeError(
+                    "the answer's compressed body is corrupt",
+                    provider=self._provider,
+                    code="malformed-response",
+                    retryable=True,
+                ) from None
+        return len(self._bytes) <= self._cap
 
-
-def _collect(chunks: Iterable[bytes], decoder: _Decoder, cap: int) -> bytes | None:
-    """Up to ``cap`` decoded bytes of ``chunks``; None as soon as there are more."""
-    body = bytearray()
-    for chunk in chunks:
-        body += decoder.decode(chunk, cap - len(body))
-        if len(body) > cap:
-            return None
-    return bytes(body)
+    def value(self) -> bytes | None:
+        """The decoded body, or None when it was larger than the cap."""
+        return bytes(self._bytes) if len(self._bytes) <= self._cap else None
 
 
 def _plain(response: httpx.Response, body: bytes) -> httpx.Response:
@@ -308,8 +308,13 @@ class Http:
             else:
                 response = _sync_transports.get(self._network()).handle_request(request)
             try:
-                decoder = _Decoder(response.headers.get("content-encoding", ""), request, provider)
-                body = _collect(_until(response.iter_raw(), until), decoder, self.options.max_response_bytes)
+                gathered = _Body(response, request, provider, self.options.max_response_bytes)
+                # our own transport bounds every socket read by the deadline; a caller's client is checked here
+                chunks = response.iter_raw() if self.options.client is None else _until(response.iter_raw(), until)
+                for chunk in chunks:
+                    if not gathered.add(chunk):
+                        break
+                body = gathered.value()
             finally:
                 response.close()
         except _CAUGHT as exc:
@@ -379,13 +384,10 @@ class AsyncSession:
             assert self._transport is not None
             response = await self._transport.handle_async_request(request)
         try:
-            decoder = _Decoder(response.headers.get("content-encoding", ""), request, provider)
-            cap = self._http.options.max_response_bytes
-            body = bytearray()
+            gathered = _Body(response, request, provider, self._http.options.max_response_bytes)
             async for chunk in response.aiter_raw():
-                body += decoder.decode(chunk, cap - len(body))
-                if len(body) > cap:
-                    return response, None
-            return response, bytes(body)
+                if not gathered.add(chunk):
+                    break
+            return response, gathered.value()
         finally:
             await response.aclose()
